@@ -1,0 +1,133 @@
+"""Fetch one catalog from its source and publish it as normalised Parquet with provenance."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import requests
+
+from catalogs.errors import CatalogReadError
+from catalogs.normalize import normalize
+from catalogs.readers import read_published
+from catalogs.specs import CatalogSpec, LamostCatalogSource, UrlSource, VizierSource
+from catalogs.vizier import fetch_vizier
+from storage.download import Downloader, DownloadRequest
+from storage.fingerprint import fingerprint_frame, fingerprint_json, sha256_file
+from storage.layout import DataRoot
+from storage.tables import write_parquet
+
+
+@dataclass(frozen=True)
+class BuiltCatalog:
+    name: str
+    path: str
+    rows: int
+    rejected: int
+    fingerprint: str  # of the normalised table's content
+    provenance: dict[str, Any]
+
+
+def source_url(spec: CatalogSpec, mirror_url: str | None, lamost_catalog_url: str) -> str | None:
+    """Where the catalog file is downloaded from; None for VizieR (fetched by astroquery)."""
+    if mirror_url is not None:
+        if spec.mirror_path is None:
+            raise ValueError(f"{spec.name} has no mirror path")
+        return f"{mirror_url.rstrip('/')}/{spec.mirror_path}"
+    if isinstance(spec.source, UrlSource):
+        return spec.source.url
+    if isinstance(spec.source, LamostCatalogSource):
+        return lamost_catalog_url.format(name=spec.source.file_name)
+    return None
+
+
+def source_fingerprint(spec: CatalogSpec, url: str | None, timeout_s: float = 30.0) -> str:
+    """A cheap stamp that changes when the source changes, taken without downloading it.
+
+    Local files are hashed; HTTP sources give ETag/Last-Modified/Content-Length; VizieR gives
+    the catalog's `updated` date (research/data_sources.md §5).
+    """
+    if url is None:
+        assert isinstance(spec.source, VizierSource)
+        from astroquery.vizier import Vizier
+
+        meta = Vizier(catalog=spec.source.catalog_id).get_catalog_metadata()
+        stamp = {k: str(meta[k][0]) for k in ("updated", "created") if k in meta.colnames}
+        return fingerprint_json({"vizier": spec.source.catalog_id, **stamp})
+    if url.startswith("file://") or "://" not in url:
+        fs, path = fsspec.core.url_to_fs(url)
+        return sha256_file(fs, path) if fs.exists(path) else "missing"
+    response = requests.head(url, timeout=timeout_s, allow_redirects=True)
+    headers = {k: response.headers.get(k, "") for k in ("ETag", "Last-Modified", "Content-Length")}
+    return fingerprint_json({"status": response.status_code, **headers})
+
+
+@contextmanager
+def _local_copy(fs: fsspec.AbstractFileSystem, path: str, is_local: bool) -> Iterator[Path]:
+    if is_local:
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp, path.rpartition("/")[2])
+        fs.get_file(path, str(local))
+        yield local
+
+
+def build_catalog(
+    spec: CatalogSpec, root: DataRoot, url: str | None, downloader: Downloader
+) -> BuiltCatalog:
+    """Download (or query), parse, normalise and publish one catalog.
+
+    Raises CatalogReadError (naming the file and the problem) when the source cannot be
+    fetched or does not match the spec; the published Parquet is then left untouched.
+    """
+    retrieved_at = datetime.now(UTC).isoformat(timespec="seconds")
+    version_stamp = ""
+    if url is None:
+        assert isinstance(spec.source, VizierSource)
+        raw = root.local_path("raw", "catalogs", f"{spec.name}.ecsv")
+        result = fetch_vizier(spec.source.catalog_id, spec.source.table, raw)
+        raw_path, version_stamp = str(result.path), result.version_stamp
+    else:
+        raw_path = root.raw_path("catalogs", url.rpartition("/")[2].split("?")[0] or spec.name)
+        # A changed source replaces the raw copy: never resume from an older version.
+        if root.fs.exists(raw_path):
+            root.fs.rm(raw_path)
+        (record,) = downloader.fetch([DownloadRequest(key=spec.name, url=url, dest=raw_path)])
+        if record.status != "ok":
+            raise CatalogReadError(url, f"download failed: {record.reason}")
+    with _local_copy(root.fs, raw_path, root.is_local) as local:
+        published = read_published(local, spec.format)
+        normalised = normalize(published, spec, source_path=str(url or raw_path))
+    table, rejected = normalised.table, normalised.rejected
+    provenance = {
+        "catalog": spec.name,
+        "citation": spec.citation,
+        "source": url or f"vizier:{spec.source.catalog_id}",
+        "version_stamp": version_stamp,
+        "retrieved_at": retrieved_at,
+        "sha256": sha256_file(root.fs, raw_path),
+        "rows": len(table),
+        "rejected": len(rejected),
+        "content_fingerprint": fingerprint_frame(table),
+    }
+    write_parquet(table, root.fs, root.catalog_path(spec.name), metadata=provenance)
+    rejected_path = root.path("catalogs", "rejected", f"{spec.name}.parquet")
+    if len(rejected):
+        write_parquet(rejected, root.fs, rejected_path, metadata={"catalog": spec.name})
+    elif root.fs.exists(rejected_path):
+        root.fs.rm(rejected_path)
+    return BuiltCatalog(
+        spec.name,
+        root.catalog_path(spec.name),
+        len(table),
+        len(rejected),
+        provenance["content_fingerprint"],
+        provenance,
+    )

@@ -1,0 +1,1 @@
+"""desa package."""

@@ -1,0 +1,150 @@
+"""The one typed settings model: env (`DESA_*`, nested with `__`), optional `desa.toml`, profiles.
+
+Precedence, highest first: arguments, environment, `desa.toml`, the profile's defaults, the
+field defaults. `DESA_PROFILE` (or `profile = ...` in desa.toml) picks `demo` or `paper`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Profile = Literal["demo", "paper"]
+
+
+class SkySettings(BaseModel):
+    """The synthetic sky of the demo profile."""
+
+    n_stars: int = Field(300, ge=10)
+    seed: int = 7
+    mirror: str | None = None  # default: <data_root>/mirror
+
+
+class ArchiveSettings(BaseModel):
+    """Where survey files and catalogs come from. Real endpoints: research/data_sources.md."""
+
+    lamost_base_url: str = "https://www.lamost.org/openapi"
+    lamost_mode: Literal["openapi", "legacy", "tree"] = "openapi"
+    lamost_dr: str = "dr8"
+    lamost_version: str = "v2.0"
+    lamost_token_env: str = "LAMOST_TOKEN"
+    mast_base_url: str = "https://archive.stsci.edu/missions/kepler/lightcurves"
+    # Base URL for catalogs with a mirror path (demo); None = each catalog's real source.
+    catalog_mirror_url: str | None = None
+
+
+class FetchSettings(BaseModel):
+    concurrency: int = Field(4, ge=1, le=64)
+    timeout_s: float = 30.0
+    retries: int = Field(4, ge=0)
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    batch_size: int = Field(2000, ge=1)  # objects per Prefect task
+    max_failure_fraction: float = Field(0.05, ge=0.0, le=1.0)
+
+
+class CatalogSettings(BaseModel):
+    max_failure_fraction: float = Field(0.0, ge=0.0, le=1.0)  # catalogs are few: any failure fails
+
+
+class CrossmatchSettings(BaseModel):
+    radius_arcsec: float = Field(3.0, gt=0)
+
+
+class SelectionSettings(BaseModel):
+    """Which objects the fetch stages ask for."""
+
+    # Spectra: all LAMOST stellar spectra (pretraining) or only those matched to Kepler.
+    spectra: Literal["all", "matched"] = "all"
+    # Light curves: every Kepler star in the Kepler–Gaia table (pretraining) or only matched.
+    lightcurves: Literal["all", "matched"] = "all"
+    min_snrg: float = 0.0
+
+
+_PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "demo": {"archive": {"lamost_mode": "tree"}},
+    "paper": {},
+}
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DESA_",
+        env_nested_delimiter="__",
+        toml_file=os.environ.get("DESA_CONFIG", "desa.toml"),
+        extra="forbid",
+    )
+
+    profile: Profile = "demo"
+    data_root: str = "./data"
+    dask_address: str | None = None
+    sky: SkySettings = SkySettings()
+    archive: ArchiveSettings = ArchiveSettings()
+    fetch: FetchSettings = FetchSettings()
+    catalogs: CatalogSettings = CatalogSettings()
+    crossmatch: CrossmatchSettings = CrossmatchSettings()
+    selection: SelectionSettings = SelectionSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, values: dict[str, Any]) -> dict[str, Any]:
+        profile = values.get("profile", "demo")
+        return _deep_merge(_PROFILE_DEFAULTS.get(profile, {}), values)
+
+    @model_validator(mode="after")
+    def _demo_reads_the_mirror(self) -> Settings:
+        """In the demo profile every archive URL defaults to the local synthetic mirror."""
+        if self.profile == "demo":
+            mirror = self.mirror_url
+            defaults = ArchiveSettings()
+            if self.archive.lamost_base_url == defaults.lamost_base_url:
+                self.archive.lamost_base_url = f"{mirror}/lamost"
+            if self.archive.mast_base_url == defaults.mast_base_url:
+                self.archive.mast_base_url = f"{mirror}/kepler/lightcurves"
+            if self.archive.catalog_mirror_url is None:
+                self.archive.catalog_mirror_url = mirror
+        return self
+
+    @property
+    def mirror_url(self) -> str:
+        """URL of the demo mirror (file:// for a local data root)."""
+        if self.sky.mirror:
+            return self.sky.mirror.rstrip("/")
+        root = self.data_root.rstrip("/")
+        if "://" in root:
+            return f"{root}/mirror"
+        return Path(root, "mirror").resolve().as_uri()
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings as plain data (no secrets are held here: tokens stay in the environment)."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,133 @@
+"""The `desa` command line: run stages, rebuild, status, the demo sky and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from desa.config import Settings
+from flows.stage import StageContext, evaluate
+from flows.stages import stage_named, stages_for
+from storage.layout import DataRoot
+
+app = typer.Typer(
+    help="DESA pipeline: survey data to DESA embeddings of stars.", no_args_is_help=True
+)
+bench_app = typer.Typer(help="Benchmarks that print measured ratios side by side.")
+app.add_typer(bench_app, name="bench")
+console = Console()
+
+
+@app.callback()
+def main(
+    data_root: Annotated[
+        str | None, typer.Option(help="Data root (local path or fsspec URL).")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="Settings profile: demo or paper.")] = None,
+) -> None:
+    # Options become environment settings so Prefect flows (which read Settings()) see them.
+    if data_root is not None:
+        os.environ["DESA_DATA_ROOT"] = data_root
+    if profile is not None:
+        os.environ["DESA_PROFILE"] = profile
+
+
+@app.command()
+def run(
+    stage: Annotated[str, typer.Argument(help="Stage name, e.g. catalogs.")],
+    force: Annotated[bool, typer.Option("--force", help="Rerun even when up to date.")] = False,
+) -> None:
+    """Run one stage (skipped when its cache key is unchanged, unless --force)."""
+    from flows.pipeline import STAGE_FLOWS
+
+    stage_named(stage)
+    STAGE_FLOWS[stage](force=force)
+
+
+@app.command()
+def rebuild(
+    force: Annotated[bool, typer.Option("--force", help="Rerun every stage.")] = False,
+) -> None:
+    """Run every stage of the profile in order; unchanged stages are skipped."""
+    from flows.pipeline import rebuild as rebuild_flow
+
+    results = rebuild_flow(force=force)
+    ran = [r["stage"] for r in results if r["ran"]]
+    console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
+
+
+@app.command()
+def status() -> None:
+    """Each stage's cache key, whether it is up to date (and why not), last run and outputs."""
+    settings = Settings()
+    root = DataRoot(settings.data_root)
+    table = Table("stage", "cache key", "state", "last run", "outputs")
+    stale: set[str] = set()
+    for stage in stages_for(settings.profile):
+        freshness = evaluate(stage, StageContext(settings, root))
+        behind = [u for u in stage.upstream if u in stale]
+        fresh = freshness.fresh and not behind
+        reason = f"upstream {', '.join(behind)} out of date" if behind else freshness.reason
+        if not fresh:
+            stale.add(stage.name)
+        state = freshness.state
+        table.add_row(
+            stage.name,
+            (freshness.key or "-")[:12],
+            f"[green]{reason}[/]" if fresh else f"[yellow]{reason}[/]",
+            f"{state.finished_at} ({state.duration_s:.1f} s)" if state else "never",
+            "\n".join(state.paths.values()) if state else "",
+        )
+    console.print(table)
+
+
+@app.command("demo-sky")
+def demo_sky(
+    out: Annotated[
+        Path | None, typer.Option(help="Mirror folder (default: the profile's).")
+    ] = None,
+    n_stars: Annotated[int | None, typer.Option(help="Number of stars.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Write the deterministic synthetic sky (an archive mirror in the real formats)."""
+    from desa.sky.mirror import build_sky
+
+    from flows.stages.demo_sky import mirror_dir
+
+    settings = Settings()
+    target = out or mirror_dir(settings)
+    summary = build_sky(
+        target,
+        n_stars=n_stars or settings.sky.n_stars,
+        seed=settings.sky.seed if seed is None else seed,
+    )
+    console.print(f"demo sky written to {target}: {summary}")
+
+
+@bench_app.command("fetch")
+def bench_fetch(
+    files: Annotated[int, typer.Option(help="Files to download from the loopback server.")] = 200,
+    concurrency: Annotated[int, typer.Option(help="Concurrent downloads.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Download rate from a loopback archive and per-core read rates of both survey readers."""
+    from desa.bench.suite import fetch_benchmark
+
+    result = fetch_benchmark(n_files=files, concurrency=concurrency)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    table = Table("measure", "value")
+    for key, value in result.items():
+        table.add_row(key, f"{value:.3g}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

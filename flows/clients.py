@@ -1,0 +1,47 @@
+"""Archive clients and the downloader, configured from the settings."""
+
+from __future__ import annotations
+
+import os
+
+from desa.surveys.lamost_client import LamostClient
+from desa.surveys.mast_client import MastClient
+
+from desa.config import Settings
+from storage.download import Downloader
+from storage.layout import DataRoot
+
+
+def lamost_client(settings: Settings) -> LamostClient:
+    archive = settings.archive
+    return LamostClient(
+        archive.lamost_base_url,
+        dr=archive.lamost_dr,
+        version=archive.lamost_version,
+        mode=archive.lamost_mode,
+        token_env=archive.lamost_token_env,
+    )
+
+
+def mast_client(settings: Settings) -> MastClient:
+    return MastClient(settings.archive.mast_base_url)
+
+
+def downloader(settings: Settings, verify=None, secret_params=None) -> Downloader:
+    fetch = settings.fetch
+    return Downloader(
+        DataRoot(settings.data_root).fs,
+        concurrency=fetch.concurrency,
+        timeout_s=fetch.timeout_s,
+        retries=fetch.retries,
+        backoff_s=fetch.backoff_s,
+        max_backoff_s=fetch.max_backoff_s,
+        verify=verify,
+        secret_params=secret_params,
+    )
+
+
+def lamost_secret_params(settings: Settings) -> dict[str, str] | None:
+    """The LAMOST token, sent to LAMOST hosts only and never written anywhere."""
+    token = os.environ.get(settings.archive.lamost_token_env)
+    return {"token": token} if token else None

@@ -1,0 +1,156 @@
+"""The stage framework: explicit cache keys, freshness, one lock per stage, state records.
+
+A stage's cache key is a hash of its name, its code version, its slice of the settings and the
+fingerprints of its inputs (outputs of upstream stages, plus external sources for stages that
+read archives). The key and the content fingerprints of what the stage produced are stored in
+`state/<stage>.json` under the data root, so freshness survives new processes and a fresh
+PREFECT_HOME. A downstream stage hashes the *content* fingerprints of the upstream outputs it
+reads, so an upstream rerun that changes nothing it reads leaves it fresh.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from desa.config import Settings
+from storage.fingerprint import fingerprint_json
+from storage.layout import DataRoot
+from storage.lock import StageLock
+from storage.state import StageState, read_state, write_state
+
+
+@dataclass(frozen=True)
+class StageContext:
+    settings: Settings
+    root: DataRoot
+    force: bool = False
+    previous: StageState | None = None  # this stage's last record, for incremental work
+    inputs: dict[str, str] = field(default_factory=dict)  # fingerprints the key was made of
+
+
+@dataclass
+class StageResult:
+    outputs: dict[str, str]  # output name -> content fingerprint
+    paths: dict[str, str]  # output name -> path under the data root
+    summary: dict[str, Any] = field(default_factory=dict)  # counts shown by `desa status`
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the artifact table
+
+
+@dataclass(frozen=True)
+class StageDef:
+    name: str
+    version: str  # bump when the stage's code changes what it produces
+    reads: tuple[tuple[str, str], ...]  # (upstream stage, output name)
+    config: Callable[[Settings], dict[str, Any]]
+    body: Callable[[StageContext], StageResult]
+    external_inputs: Callable[[StageContext], dict[str, str]] | None = None
+    profiles: tuple[str, ...] = ("demo", "paper")
+    description: str = ""
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(stage for stage, _ in self.reads))
+
+
+@dataclass(frozen=True)
+class Freshness:
+    stage: str
+    key: str | None
+    fresh: bool
+    reason: str
+    state: StageState | None
+    config: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _why_changed(previous: StageState, version: str, config: dict, inputs: dict) -> str:
+    if previous.version != version:
+        return f"code version {previous.version} -> {version}"
+    if previous.config != config:
+        changed = sorted(
+            k
+            for k in config.keys() | previous.config.keys()
+            if config.get(k) != previous.config.get(k)
+        )
+        return "config changed: " + ", ".join(changed)
+    changed = sorted(
+        k for k in inputs.keys() | previous.inputs.keys() if inputs.get(k) != previous.inputs.get(k)
+    )
+    return "inputs changed: " + ", ".join(changed) if changed else "cache key changed"
+
+
+def evaluate(stage: StageDef, ctx: StageContext) -> Freshness:
+    """Compute the stage's cache key now and compare it with its last record."""
+    fs = ctx.root.fs
+    previous = read_state(fs, ctx.root.state_path(stage.name))
+    inputs: dict[str, str] = {}
+    for upstream, output in stage.reads:
+        record = read_state(fs, ctx.root.state_path(upstream))
+        if record is None or output not in record.outputs:
+            return Freshness(stage.name, None, False, f"waiting for {upstream}", previous)
+        inputs[f"{upstream}:{output}"] = record.outputs[output]
+    if stage.external_inputs is not None:
+        inputs.update(stage.external_inputs(ctx))
+    config = stage.config(ctx.settings)
+    key = fingerprint_json(
+        {"stage": stage.name, "version": stage.version, "config": config, "inputs": inputs}
+    )
+    if previous is None:
+        fresh, reason = False, "never run"
+    elif previous.key != key:
+        fresh, reason = False, _why_changed(previous, stage.version, config, inputs)
+    elif missing := [name for name, path in previous.paths.items() if not fs.exists(path)]:
+        fresh, reason = False, "outputs missing: " + ", ".join(missing)
+    elif failed := previous.summary.get("failed", 0):
+        fresh, reason = False, f"last run had {failed} failures; retrying them"
+    else:
+        fresh, reason = True, "up to date"
+    return Freshness(stage.name, key, fresh, reason, previous, config, inputs)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: StageState
+    ran: bool
+    reason: str
+    rows: list[dict[str, Any]]
+
+
+def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = print) -> Outcome:
+    """Run ``stage`` unless it is fresh (or forced); publish its state record last."""
+    freshness = evaluate(stage, ctx)
+    if freshness.fresh and not ctx.force:
+        log(f"{stage.name}: up to date (key {freshness.key[:12]}), skipped")
+        return Outcome(freshness.state, False, freshness.reason, [])
+    if freshness.key is None:
+        raise RuntimeError(f"{stage.name} cannot run: {freshness.reason}")
+    log(f"{stage.name}: running ({'forced' if ctx.force else freshness.reason})")
+    root = ctx.root
+    with StageLock(root.fs, root.lock_path(stage.name), owner=stage.name):
+        started, t0 = _now(), time.perf_counter()
+        run_ctx = StageContext(ctx.settings, root, ctx.force, freshness.state, freshness.inputs)
+        result = stage.body(run_ctx)
+        state = StageState(
+            stage=stage.name,
+            key=freshness.key,
+            version=stage.version,
+            config=freshness.config,
+            inputs=freshness.inputs,
+            outputs=result.outputs,
+            paths=result.paths,
+            started_at=started,
+            finished_at=_now(),
+            duration_s=round(time.perf_counter() - t0, 3),
+            summary=result.summary,
+        )
+        write_state(root.fs, root.state_path(stage.name), state)
+    log(f"{stage.name}: done in {state.duration_s:.1f} s {result.summary}")
+    return Outcome(state, True, "forced" if ctx.force else freshness.reason, result.rows)

@@ -1,0 +1,26 @@
+"""Every stage, in rebuild order."""
+
+from __future__ import annotations
+
+from flows.stage import StageDef
+from flows.stages import catalogs, crossmatch, demo_sky, fetch
+
+STAGES: tuple[StageDef, ...] = (
+    demo_sky.STAGE,
+    catalogs.STAGE,
+    crossmatch.STAGE,
+    fetch.SPECTRA,
+    fetch.LIGHTCURVES,
+)
+
+
+def stages_for(profile: str) -> list[StageDef]:
+    return [stage for stage in STAGES if profile in stage.profiles]
+
+
+def stage_named(name: str) -> StageDef:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    known = ", ".join(stage.name for stage in STAGES)
+    raise KeyError(f"unknown stage {name!r}; stages are: {known}")

@@ -1,0 +1,112 @@
+"""Stage `catalogs`: every catalog fetched and normalised to Parquet, one task per catalog."""
+
+from __future__ import annotations
+
+from catalogs.specs import SPECS, CatalogSpec, LamostCatalogSource
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from catalogs.build import BuiltCatalog, build_catalog, source_fingerprint, source_url
+from desa.config import Settings
+from desa.errors import BadInputError
+from flows.clients import downloader, lamost_client, lamost_secret_params
+from flows.stage import StageContext, StageDef, StageResult
+from storage.manifest import ManifestRecord, check_failure_fraction, write_manifest
+
+NAME = "catalogs"
+
+
+def active_specs(settings: Settings) -> list[CatalogSpec]:
+    """The demo sky mirrors the catalogs that have a mirror path; real runs need a source."""
+    if settings.archive.catalog_mirror_url is not None:
+        return [s for s in SPECS.values() if s.mirror_path is not None]
+    return [s for s in SPECS.values() if s.source is not None]
+
+
+def _url(spec: CatalogSpec, settings: Settings) -> str | None:
+    lamost = lamost_client(settings)
+    return source_url(spec, settings.archive.catalog_mirror_url, lamost.catalog_url("{name}"))
+
+
+def _sources(ctx: StageContext) -> dict[str, str]:
+    settings = ctx.settings
+    return {
+        f"source:{spec.name}": source_fingerprint(
+            spec, _url(spec, settings), settings.fetch.timeout_s
+        )
+        for spec in active_specs(settings)
+    }
+
+
+@task(name="build-catalog", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+def build_catalog_task(spec: CatalogSpec, ctx: StageContext, url: str | None) -> BuiltCatalog:
+    lamost = isinstance(spec.source, LamostCatalogSource)
+    secrets = lamost_secret_params(ctx.settings) if lamost else None
+    return build_catalog(spec, ctx.root, url, downloader(ctx.settings, secret_params=secrets))
+
+
+def _body(ctx: StageContext) -> StageResult:
+    previous, sources = ctx.previous, ctx.inputs
+    outputs, paths, records, rows = {}, {}, [], []
+    for spec in active_specs(ctx.settings):
+        source_key = f"source:{spec.name}"
+        path = ctx.root.catalog_path(spec.name)
+        unchanged = (
+            previous is not None
+            and not ctx.force
+            and previous.inputs.get(source_key) == sources[source_key]
+            and spec.name in previous.outputs
+            and ctx.root.fs.exists(path)
+        )
+        if unchanged:
+            outputs[spec.name], paths[spec.name] = previous.outputs[spec.name], path
+            records.append(ManifestRecord(spec.name, "ok", "unchanged source", path))
+            rows.append({"catalog": spec.name, "status": "unchanged", "rows": None, "reason": ""})
+            continue
+        url = _url(spec, ctx.settings)
+        try:
+            built = build_catalog_task(spec, ctx, url)
+        except BadInputError as error:
+            records.append(ManifestRecord(spec.name, "failed", str(error), extra={"url": url}))
+            rows.append({"catalog": spec.name, "status": "failed", "rows": 0, "reason": str(error)})
+            continue
+        outputs[spec.name], paths[spec.name] = built.fingerprint, built.path
+        records.append(
+            ManifestRecord(
+                spec.name,
+                "ok",
+                f"{built.rejected} rows rejected" if built.rejected else "",
+                built.path,
+                built.rows,
+                built.provenance["sha256"],
+                extra={"url": url},
+            )
+        )
+        rows.append(
+            {"catalog": spec.name, "status": "built", "rows": built.rows, "reason": ""}
+            | {"rejected": built.rejected, "path": built.path}
+        )
+    manifest = write_manifest(ctx.root.fs, ctx.root.manifest_path(NAME), records)
+    check_failure_fraction(manifest, ctx.settings.catalogs.max_failure_fraction, NAME)
+    built_count = sum(r["status"] == "built" for r in rows)
+    summary = {
+        "catalogs": len(rows),
+        "built": built_count,
+        "unchanged": sum(r["status"] == "unchanged" for r in rows),
+        "failed": sum(r["status"] == "failed" for r in rows),
+    }
+    return StageResult(outputs, paths, summary, rows)
+
+
+STAGE = StageDef(
+    name=NAME,
+    version="1",
+    reads=(),
+    config=lambda s: {
+        "catalogs": sorted(spec.name for spec in active_specs(s)),
+        "max_failure_fraction": s.catalogs.max_failure_fraction,
+    },
+    body=_body,
+    external_inputs=_sources,
+    description="Fetch every catalog and normalise it to Parquet with provenance.",
+)

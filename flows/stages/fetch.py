@@ -1,0 +1,157 @@
+"""Stages `fetch-spectra` and `fetch-lightcurves`: one Prefect task per batch of files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from desa.surveys.kepler import read_quarter
+from desa.surveys.lamost import read_spectrum
+from desa.surveys.selection import select_kics, select_spectra
+from flows.clients import downloader, lamost_client, lamost_secret_params, mast_client
+from flows.stage import StageContext, StageDef, StageResult
+from storage.download import DownloadRequest
+from storage.fingerprint import fingerprint_frame
+from storage.manifest import (
+    check_failure_fraction,
+    merge_manifests,
+    read_manifest,
+    to_frame,
+    write_manifest,
+)
+from storage.tables import read_parquet
+
+
+def _verify_spectrum(path: Path) -> None:
+    read_spectrum(path)
+
+
+def _verify_lightcurve(path: Path) -> None:
+    read_quarter(path, quality_bitmask="none")
+
+
+def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@task(name="fetch-batch", cache_policy=NO_CACHE)
+def fetch_batch(
+    ctx: StageContext,
+    plan: Callable[[], list[DownloadRequest]],
+    verify: Callable[[Path], None],
+    secret_params: dict[str, str] | None,
+) -> pd.DataFrame:
+    requests = plan()
+    records = downloader(ctx.settings, verify=verify, secret_params=secret_params).fetch(requests)
+    return to_frame(records)
+
+
+def _fetch(
+    ctx: StageContext,
+    name: str,
+    plans: list[Callable[[], list[DownloadRequest]]],
+    verify: Callable[[Path], None],
+    secret_params: dict[str, str] | None = None,
+) -> StageResult:
+    """Run the batches, writing the merged manifest after each one (progress survives a kill)."""
+    fs, manifest_path = ctx.root.fs, ctx.root.manifest_path(name)
+    manifest = read_manifest(fs, manifest_path)
+    rows = []
+    for number, plan in enumerate(plans):
+        batch = fetch_batch.with_options(name=f"{name}-batch-{number}")(
+            ctx, plan, verify, secret_params
+        )
+        manifest = write_manifest(fs, manifest_path, merge_manifests(manifest, batch))
+        counts = batch["status"].value_counts().to_dict()
+        rows.append({"batch": number, "files": len(batch), **counts})
+    check_failure_fraction(manifest, ctx.settings.fetch.max_failure_fraction, name)
+    ok = manifest[manifest["status"] == "ok"]
+    failed = manifest[manifest["status"] == "failed"]
+    summary = {
+        "files": len(manifest),
+        "ok": len(ok),
+        "failed": len(failed),
+        "absent": int((manifest["status"] == "absent").sum()),
+        "batches": len(plans),
+    }
+    rows += [
+        {"batch": "failed", "files": k, "reason": r}
+        for k, r in zip(failed["key"], failed["reason"], strict=True)
+    ]
+    fingerprint = fingerprint_frame(ok[["key", "sha256"]].reset_index(drop=True))
+    return StageResult({"files": fingerprint}, {"manifest": manifest_path}, summary, rows)
+
+
+def _spectra_body(ctx: StageContext) -> StageResult:
+    root, settings = ctx.root, ctx.settings
+    lamost = read_parquet(root.fs, root.catalog_path("lamost_lrs_stellar"))
+    matches = read_parquet(root.fs, root.crossmatch_path())
+    rows = select_spectra(lamost, matches, settings.selection.spectra, settings.selection.min_snrg)
+    client, dest = lamost_client(settings), root.raw_path("lamost")
+    plans = [
+        (lambda part=part: client.spectrum_requests(part, dest))
+        for part in _batches(rows, settings.fetch.batch_size)
+    ]
+    return _fetch(ctx, "fetch-spectra", plans, _verify_spectrum, lamost_secret_params(settings))
+
+
+def _lightcurves_body(ctx: StageContext) -> StageResult:
+    root, settings = ctx.root, ctx.settings
+    kepler = read_parquet(root.fs, root.catalog_path("kepler_gaia"))
+    matches = read_parquet(root.fs, root.crossmatch_path())
+    kics = select_kics(kepler, matches, settings.selection.lightcurves)
+    client, dest = mast_client(settings), root.raw_path("kepler")
+    # Quarters are about 15 files per star: size batches in files, not stars.
+    per_batch = max(1, settings.fetch.batch_size // 15)
+    plans = [
+        (lambda part=part: client.lightcurve_requests(part, dest))
+        for part in _batches(kics, per_batch)
+    ]
+    return _fetch(ctx, "fetch-lightcurves", plans, _verify_lightcurve)
+
+
+def _fetch_config(kind: str) -> Callable[[Any], dict[str, Any]]:
+    def config(settings: Any) -> dict[str, Any]:
+        archive = settings.archive
+        source = (
+            [
+                archive.lamost_base_url,
+                archive.lamost_mode,
+                archive.lamost_dr,
+                archive.lamost_version,
+            ]
+            if kind == "spectra"
+            else [archive.mast_base_url]
+        )
+        return {
+            "selection": getattr(settings.selection, kind),
+            "min_snrg": settings.selection.min_snrg,
+            "source": source,
+            "max_failure_fraction": settings.fetch.max_failure_fraction,
+        }
+
+    return config
+
+
+SPECTRA = StageDef(
+    name="fetch-spectra",
+    version="1",
+    reads=(("catalogs", "lamost_lrs_stellar"), ("crossmatch", "crossmatch")),
+    config=_fetch_config("spectra"),
+    body=_spectra_body,
+    description="Download the LAMOST spectra the crossmatch and pretraining selection ask for.",
+)
+
+LIGHTCURVES = StageDef(
+    name="fetch-lightcurves",
+    version="1",
+    reads=(("catalogs", "kepler_gaia"), ("crossmatch", "crossmatch")),
+    config=_fetch_config("lightcurves"),
+    body=_lightcurves_body,
+    description="Download the Kepler long-cadence quarters of the selected stars.",
+)

@@ -1,0 +1,40 @@
+"""Stage state records: what a stage last produced, under which cache key."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import fsspec
+
+from storage.publish import atomic_write_bytes
+
+
+@dataclass
+class StageState:
+    """The record a stage writes last, after its outputs are published."""
+
+    stage: str
+    key: str
+    version: str
+    config: dict[str, Any]
+    inputs: dict[str, str]
+    outputs: dict[str, str]  # output name -> content fingerprint
+    paths: dict[str, str]  # output name -> path under the data root
+    started_at: str
+    finished_at: str
+    duration_s: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def read_state(fs: fsspec.AbstractFileSystem, path: str) -> StageState | None:
+    if not fs.exists(path):
+        return None
+    with fs.open(path, "r") as handle:
+        return StageState(**json.load(handle))
+
+
+def write_state(fs: fsspec.AbstractFileSystem, path: str, state: StageState) -> None:
+    data = json.dumps(asdict(state), indent=2, sort_keys=True, default=str).encode()
+    atomic_write_bytes(fs, path, data)
