@@ -121,6 +121,6 @@ def test_failed_body_writes_no_state(pipeline: Pipeline) -> None:
 def test_a_running_stage_holds_its_lock(pipeline: Pipeline) -> None:
     root = pipeline.root
     root.fs.makedirs(root.path("state"), exist_ok=True)
-    with StageLock(root.fs, root.lock_path("source"), owner="other run"):
-        with pytest.raises(RuntimeError, match="other run"):
-            execute(pipeline.source, StageContext(Settings(), root))
+    lock = StageLock(root.fs, root.lock_path("source"), owner="other run")
+    with lock, pytest.raises(RuntimeError, match="other run"):
+        execute(pipeline.source, StageContext(Settings(), root))

@@ -13,9 +13,9 @@ FS = fsspec.filesystem("file")
 
 def test_second_holder_is_refused_and_lock_released_after(tmp_path: Path) -> None:
     path = str(tmp_path / "state" / "catalogs.lock")
-    with StageLock(FS, path, owner="first"):
-        with pytest.raises(LockHeld, match="first"), StageLock(FS, path, owner="second"):
-            pass
+    held = StageLock(FS, path, owner="first")
+    with held, pytest.raises(LockHeld, match="first"), StageLock(FS, path, owner="second"):
+        pass
     with StageLock(FS, path, owner="third"):
         assert Path(path).exists()
     assert not Path(path).exists()
