@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,8 +14,7 @@ import fsspec
 import requests
 
 from catalogs.errors import CatalogReadError
-from catalogs.normalize import normalize
-from catalogs.readers import read_published
+from catalogs.normalize import read_catalog
 from catalogs.specs import CatalogSpec, LamostCatalogSource, UrlSource, VizierSource
 from catalogs.vizier import fetch_vizier
 from storage.download import Downloader, DownloadRequest
@@ -34,7 +33,9 @@ class BuiltCatalog:
     provenance: dict[str, Any]
 
 
-def source_url(spec: CatalogSpec, mirror_url: str | None, lamost_catalog_url: str) -> str | None:
+def source_url(
+    spec: CatalogSpec, mirror_url: str | None, lamost_catalog_url: Callable[[str], str]
+) -> str | None:
     """Where the catalog file is downloaded from; None for VizieR (fetched by astroquery)."""
     if mirror_url is not None:
         if spec.mirror_path is None:
@@ -43,7 +44,7 @@ def source_url(spec: CatalogSpec, mirror_url: str | None, lamost_catalog_url: st
     if isinstance(spec.source, UrlSource):
         return spec.source.url
     if isinstance(spec.source, LamostCatalogSource):
-        return lamost_catalog_url.format(name=spec.source.file_name)
+        return lamost_catalog_url(spec.source.file_name)
     return None
 
 
@@ -91,7 +92,7 @@ def build_catalog(
     version_stamp = ""
     if url is None:
         assert isinstance(spec.source, VizierSource)
-        raw = root.local_path("raw", "catalogs", f"{spec.name}.ecsv")
+        raw = root.local_path("raw", "catalogs", f"{spec.name}.tsv")
         result = fetch_vizier(spec.source.catalog_id, spec.source.table, raw)
         raw_path, version_stamp = str(result.path), result.version_stamp
     else:
@@ -103,8 +104,7 @@ def build_catalog(
         if record.status != "ok":
             raise CatalogReadError(url, f"download failed: {record.reason}")
     with _local_copy(root.fs, raw_path, root.is_local) as local:
-        published = read_published(local, spec.format)
-        normalised = normalize(published, spec, source_path=str(url or raw_path))
+        normalised = read_catalog(local, spec)
     table, rejected = normalised.table, normalised.rejected
     provenance = {
         "catalog": spec.name,

@@ -97,7 +97,6 @@ def demo_sky(
 ) -> None:
     """Write the deterministic synthetic sky (an archive mirror in the real formats)."""
     from desa.sky.mirror import build_sky
-
     from flows.stages.demo_sky import mirror_dir
 
     settings = Settings()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
+from desa.config import Settings
 from desa.surveys.lamost_client import LamostClient
 from desa.surveys.mast_client import MastClient
-
-from desa.config import Settings
 from storage.download import Downloader
 from storage.layout import DataRoot
 
@@ -39,9 +36,3 @@ def downloader(settings: Settings, verify=None, secret_params=None) -> Downloade
         verify=verify,
         secret_params=secret_params,
     )
-
-
-def lamost_secret_params(settings: Settings) -> dict[str, str] | None:
-    """The LAMOST token, sent to LAMOST hosts only and never written anywhere."""
-    token = os.environ.get(settings.archive.lamost_token_env)
-    return {"token": token} if token else None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from catalogs.specs import SPECS, CatalogSpec, LamostCatalogSource
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from catalogs.build import BuiltCatalog, build_catalog, source_fingerprint, source_url
+from catalogs.specs import SPECS, CatalogSpec, LamostCatalogSource
 from desa.config import Settings
 from desa.errors import BadInputError
-from flows.clients import downloader, lamost_client, lamost_secret_params
+from flows.clients import downloader, lamost_client
 from flows.stage import StageContext, StageDef, StageResult
 from storage.manifest import ManifestRecord, check_failure_fraction, write_manifest
 
@@ -25,7 +25,7 @@ def active_specs(settings: Settings) -> list[CatalogSpec]:
 
 def _url(spec: CatalogSpec, settings: Settings) -> str | None:
     lamost = lamost_client(settings)
-    return source_url(spec, settings.archive.catalog_mirror_url, lamost.catalog_url("{name}"))
+    return source_url(spec, settings.archive.catalog_mirror_url, lamost.catalog_url)
 
 
 def _sources(ctx: StageContext) -> dict[str, str]:
@@ -40,8 +40,9 @@ def _sources(ctx: StageContext) -> dict[str, str]:
 
 @task(name="build-catalog", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def build_catalog_task(spec: CatalogSpec, ctx: StageContext, url: str | None) -> BuiltCatalog:
+    # The LAMOST token goes to LAMOST only, never to other catalog hosts.
     lamost = isinstance(spec.source, LamostCatalogSource)
-    secrets = lamost_secret_params(ctx.settings) if lamost else None
+    secrets = lamost_client(ctx.settings).secret_params() if lamost else None
     return build_catalog(spec, ctx.root, url, downloader(ctx.settings, secret_params=secrets))
 
 

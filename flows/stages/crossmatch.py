@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from catalogs.crossmatch import crossmatch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from catalogs.crossmatch import crossmatch
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_frame
 from storage.tables import read_parquet, write_parquet

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import fsspec
-from desa.sky.mirror import build_sky
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from desa.config import Settings
+from desa.sky.mirror import build_sky
 from flows.stage import StageDef, StageResult
 from storage.fingerprint import sha256_file
 

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from desa.surveys.kepler import read_quarter
 from desa.surveys.lamost import read_spectrum
 from desa.surveys.selection import select_kics, select_spectra
-from flows.clients import downloader, lamost_client, lamost_secret_params, mast_client
+from flows.clients import downloader, lamost_client, mast_client
 from flows.stage import StageContext, StageDef, StageResult
 from storage.download import DownloadRequest
 from storage.fingerprint import fingerprint_frame
@@ -97,7 +97,7 @@ def _spectra_body(ctx: StageContext) -> StageResult:
         (lambda part=part: client.spectrum_requests(part, dest))
         for part in _batches(rows, settings.fetch.batch_size)
     ]
-    return _fetch(ctx, "fetch-spectra", plans, _verify_spectrum, lamost_secret_params(settings))
+    return _fetch(ctx, "fetch-spectra", plans, _verify_spectrum, client.secret_params())
 
 
 def _lightcurves_body(ctx: StageContext) -> StageResult:

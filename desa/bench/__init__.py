@@ -1,0 +1,1 @@
+"""Small, plain-Python benchmarks of DESA components (no prefect)."""

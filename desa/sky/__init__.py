@@ -1,0 +1,1 @@
+"""Synthetic ("demo") sky: survey files written in the real archive formats."""
