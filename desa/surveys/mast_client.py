@@ -1,0 +1,157 @@
+"""Kepler long-cadence light curves from the MAST archive tree (or a mirror of it).
+
+MAST serves one folder per target, `{base}/{kic9[:4]}/{kic9}/`, with an Apache-style HTML index,
+holding `kplr{kic9}-{stamp}_llc.fits` per quarter present (data_sources.md §2.1; not every target
+has every quarter, so the folder is listed rather than guessed). The same layout is read from a
+local mirror through file:// URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+from os import PathLike
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import requests
+
+from desa.errors import BadInputError
+from desa.surveys.kepler import QUARTERS, llc_filename, parse_llc_filename
+from storage.download import DownloadRequest
+
+log = logging.getLogger(__name__)
+
+# data_sources.md §2.1 (lightkurve tests; exoplanet-ml kepler_io.py; MAST download_options page).
+MAST_LIGHTCURVES = "https://archive.stsci.edu/missions/kepler/lightcurves"
+
+
+class _Links(HTMLParser):
+    """Collects the href of every <a> in an HTML directory index."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs.extend(value for name, value in attrs if name == "href" and value)
+
+
+class MastClient:
+    """URLs, folder listings and download requests for Kepler long-cadence files."""
+
+    def __init__(
+        self,
+        base_url: str = MAST_LIGHTCURVES,
+        *,
+        session: requests.Session | None = None,
+        timeout_s: float = 30.0,
+        concurrency: int = 4,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.concurrency = concurrency
+        self._session = session or requests.Session()
+
+    def target_url(self, kic: int) -> str:
+        kic9 = f"{int(kic):09d}"
+        return f"{self.base_url}/{kic9[:4]}/{kic9}/"
+
+    def llc_url(self, kic: int, stamp: str) -> str:
+        return self.target_url(kic) + llc_filename(kic, stamp)
+
+    def list_quarters(self, kic: int) -> list[str]:
+        """Names of the target's long-cadence files, in time order; [] when it has no folder.
+
+        Raises ``requests.RequestException`` (or ``OSError`` for file://) when the listing
+        cannot be read.
+        """
+        url = self.target_url(kic)
+        if urlsplit(url).scheme == "file":
+            folder = Path(url2pathname(urlsplit(url).path))
+            names = os.listdir(folder) if folder.is_dir() else []
+        else:
+            response = self._session.get(url, timeout=self.timeout_s)
+            if response.status_code == 404:
+                return []
+            response.raise_for_status()
+            parser = _Links()
+            parser.feed(response.text)
+            names = [unquote(urlsplit(h).path.rstrip("/").rpartition("/")[2]) for h in parser.hrefs]
+        return sorted({n for n in names if _is_llc_of(n, kic)})
+
+    def lightcurve_requests(
+        self,
+        kics: Iterable[int],
+        dest_dir: str | PathLike[str],
+        quarters: Iterable[int] | None = None,
+    ) -> list[DownloadRequest]:
+        """One request per long-cadence file of each target (only ``quarters`` when given);
+        destinations mirror the MAST tree under ``dest_dir``.
+
+        A target whose listing fails gets a request for every stamp of the wanted quarters with
+        ``missing_ok=True``, so its absent quarters end up 'absent' rather than 'failed'.
+        """
+        stamps = _stamps(quarters)
+        root = str(dest_dir).rstrip("/")
+        kic_list = list(dict.fromkeys(int(k) for k in kics))  # a repeated KIC is fetched once
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            listings = list(pool.map(self._listing_or_none, kic_list))
+        out: list[DownloadRequest] = []
+        for kic, names in zip(kic_list, listings, strict=True):
+            if names is None:
+                wanted = sorted(stamps if stamps is not None else _all_stamps())
+                names, missing_ok = [llc_filename(kic, s) for s in wanted], True
+            else:
+                missing_ok = False
+            for name in names:
+                if stamps is not None and parse_llc_filename(name)[1] not in stamps:
+                    continue
+                kic9 = f"{kic:09d}"
+                out.append(
+                    DownloadRequest(
+                        key=name,
+                        url=self.target_url(kic) + name,
+                        dest=f"{root}/{kic9[:4]}/{kic9}/{name}",
+                        missing_ok=missing_ok,
+                    )
+                )
+        return out
+
+    def _listing_or_none(self, kic: int) -> list[str] | None:
+        try:
+            return self.list_quarters(kic)
+        except (requests.RequestException, OSError) as err:
+            log.warning(
+                "KIC %d: cannot list %s (%s); probing every quarter",
+                kic,
+                self.target_url(kic),
+                type(err).__name__,
+            )
+            return None
+
+
+def _is_llc_of(name: str, kic: int) -> bool:
+    try:
+        return parse_llc_filename(name)[0] == kic
+    except BadInputError:
+        return False  # other files in the folder (tarballs, short cadence, indexes)
+
+
+def _all_stamps() -> set[str]:
+    return {s for q in QUARTERS.values() for s in q.stamps}
+
+
+def _stamps(quarters: Iterable[int] | None) -> set[str] | None:
+    if quarters is None:
+        return None
+    wanted: Sequence[int] = list(quarters)
+    unknown = sorted(set(wanted) - set(QUARTERS))
+    if unknown:
+        raise ValueError(f"unknown Kepler quarters {unknown}; known: 0-{max(QUARTERS)}")
+    return {s for q in wanted for s in QUARTERS[q].stamps}
