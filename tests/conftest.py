@@ -13,6 +13,8 @@ from desa.testing import real_data_dir
 # Prefect state of the test run stays out of the user's home; set before flows import prefect.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="desa-test-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+# Prefect logs the ephemeral server's shutdown at exit, after pytest closed its capture.
+os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ.pop("PREFECT_API_URL", None)
 
 
