@@ -26,6 +26,8 @@ class SkySettings(BaseModel):
 
     n_stars: int = Field(300, ge=10)
     seed: int = 7
+    max_quarters: int = Field(4, ge=2, le=18)  # Kepler quarters per star (~0.5 MB a file)
+    workers: int = Field(2, ge=1)  # processes writing the FITS files (same output for any value)
     mirror: str | None = None  # default: <data_root>/mirror
 
 

@@ -105,6 +105,8 @@ def demo_sky(
         target,
         n_stars=n_stars or settings.sky.n_stars,
         seed=settings.sky.seed if seed is None else seed,
+        max_quarters=settings.sky.max_quarters,
+        workers=settings.sky.workers,
     )
     console.print(f"demo sky written to {target}: {summary}")
 

@@ -29,7 +29,10 @@ def mirror_dir(settings: Settings) -> Path:
 @task(name="build-sky", cache_policy=NO_CACHE)
 def build_sky_task(settings: Settings) -> StageResult:
     out = mirror_dir(settings)
-    summary = build_sky(out, n_stars=settings.sky.n_stars, seed=settings.sky.seed)
+    sky = settings.sky
+    summary = build_sky(
+        out, n_stars=sky.n_stars, seed=sky.seed, max_quarters=sky.max_quarters, workers=sky.workers
+    )
     truth = out / "truth" / "stars.parquet"
     fs = fsspec.filesystem("file")
     return StageResult(
@@ -44,7 +47,12 @@ STAGE = StageDef(
     name=NAME,
     version="1",
     reads=(),
-    config=lambda s: {"n_stars": s.sky.n_stars, "seed": s.sky.seed, "mirror": s.mirror_url},
+    config=lambda s: {
+        "n_stars": s.sky.n_stars,
+        "seed": s.sky.seed,
+        "max_quarters": s.sky.max_quarters,
+        "mirror": s.mirror_url,
+    },
     body=lambda ctx: build_sky_task(ctx.settings),
     profiles=("demo",),
     description="Write the deterministic synthetic sky as an archive mirror (demo profile).",

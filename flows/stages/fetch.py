@@ -132,7 +132,6 @@ def _fetch_config(kind: str) -> Callable[[Any], dict[str, Any]]:
             "selection": getattr(settings.selection, kind),
             "min_snrg": settings.selection.min_snrg,
             "source": source,
-            "max_failure_fraction": settings.fetch.max_failure_fraction,
         }
 
     return config

@@ -123,3 +123,47 @@ def test_renamed_column_is_quarantined_with_a_clear_reason(
     assert STAGE_FLOWS["catalogs"]()["ran"]
     _rewrite_csv(mcquillan, lambda df: df.rename(columns={"P_rot": "Prot"}))
     assert "catalogs" in _ran(rebuild())  # the failure is retried and now succeeds
+
+
+def test_status_and_run_from_the_cli(demo_env: DataRoot) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["status"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for stage in ("demo-sky", "catalogs", "crossmatch", "fetch-spectra", "fetch-lightcurves"):
+        line = next(row for row in result.output.splitlines() if f" {stage} " in row)
+        assert "up to date" in line, line
+
+    before = pd.read_json(demo_env.state_path("crossmatch"), typ="series")["finished_at"]
+    assert runner.invoke(app, ["run", "crossmatch"]).exit_code == 0
+    assert pd.read_json(demo_env.state_path("crossmatch"), typ="series")["finished_at"] == before
+    assert runner.invoke(app, ["run", "crossmatch", "--force"]).exit_code == 0
+    state = pd.read_json(demo_env.state_path("crossmatch"), typ="series")
+    assert state["started_at"] >= before and state["summary"]["matched"] > 0
+
+    result = runner.invoke(app, ["run", "no-such-stage"])
+    assert result.exit_code != 0 and "unknown stage" in str(result.exception)
+
+
+def test_each_stage_run_published_artifacts() -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        keys = {
+            artifact.key
+            for artifact in client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="-summary")),
+                limit=200,
+            )
+        }
+        tables = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["catalogs-table"])),
+            limit=1,
+        )
+    expected = {"demo-sky", "catalogs", "crossmatch", "fetch-spectra", "fetch-lightcurves"}
+    assert {f"{stage}-summary" for stage in expected} <= keys
+    assert tables and "mcquillan2014" in str(tables[0].data)
