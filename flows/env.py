@@ -19,7 +19,10 @@ def default_prefect_home() -> Path:
 
 
 def apply_prefect_defaults(environ: MutableMapping[str, str] = os.environ) -> None:
-    environ.setdefault("PREFECT_HOME", str(default_prefect_home()))
+    if "PREFECT_HOME" not in environ:
+        home = default_prefect_home()
+        home.mkdir(parents=True, exist_ok=True)  # prefect creates only the last level
+        environ["PREFECT_HOME"] = str(home)
     environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
