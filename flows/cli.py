@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from desa.config import Settings
-from flows.stage import StageContext, evaluate
+from flows.stage import Freshness, StageContext, plan
 from flows.stages import stage_named, stages_for
 from storage.layout import DataRoot
 
@@ -55,6 +55,11 @@ def rebuild(
     force: Annotated[bool, typer.Option("--force", help="Rerun every stage.")] = False,
 ) -> None:
     """Run every stage of the profile in order; unchanged stages are skipped."""
+    settings = Settings()
+    if not force and all(f.fresh for f in _plan(settings, DataRoot(settings.data_root))):
+        # Nothing to do: say so without starting a Prefect run (and its API server).
+        console.print("rebuild: every stage is up to date; nothing to run (see `desa status`)")
+        return
     from flows.pipeline import rebuild as rebuild_flow
 
     results = rebuild_flow(force=force)
@@ -62,27 +67,35 @@ def rebuild(
     console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
 
 
+def _short_paths(paths: dict[str, str], root: DataRoot) -> str:
+    relative = sorted(p.removeprefix(root.root + "/") for p in paths.values())
+    if len(relative) <= 3:
+        return "\n".join(relative)
+    folders = sorted({p.rpartition("/")[0] or "." for p in relative})
+    return f"{len(relative)} files in " + ", ".join(f"{f}/" for f in folders)
+
+
+def _plan(settings: Settings, root: DataRoot) -> list[Freshness]:
+    return plan(stages_for(settings.profile), StageContext(settings, root))
+
+
 @app.command()
 def status() -> None:
     """Each stage's cache key, whether it is up to date (and why not), last run and outputs."""
     settings = Settings()
     root = DataRoot(settings.data_root)
-    table = Table("stage", "cache key", "state", "last run", "outputs")
-    stale: set[str] = set()
-    for stage in stages_for(settings.profile):
-        freshness = evaluate(stage, StageContext(settings, root))
-        behind = [u for u in stage.upstream if u in stale]
-        fresh = freshness.fresh and not behind
-        reason = f"upstream {', '.join(behind)} out of date" if behind else freshness.reason
-        if not fresh:
-            stale.add(stage.name)
+    table = Table(
+        "stage", "cache key", "state", "last run", "outputs", title=f"data root {root.url}"
+    )
+    for freshness in _plan(settings, root):
         state = freshness.state
+        colour = "green" if freshness.fresh else "yellow"
         table.add_row(
-            stage.name,
+            freshness.stage,
             (freshness.key or "-")[:12],
-            f"[green]{reason}[/]" if fresh else f"[yellow]{reason}[/]",
+            f"[{colour}]{freshness.reason}[/]",
             f"{state.finished_at} ({state.duration_s:.1f} s)" if state else "never",
-            "\n".join(state.paths.values()) if state else "",
+            _short_paths(state.paths, root) if state else "",
         )
     console.print(table)
 

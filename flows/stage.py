@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,3 +154,19 @@ def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = pri
         write_state(root.fs, root.state_path(stage.name), state)
     log(f"{stage.name}: done in {state.duration_s:.1f} s {result.summary}")
     return Outcome(state, True, "forced" if ctx.force else freshness.reason, result.rows)
+
+
+def plan(stages: list[StageDef], ctx: StageContext) -> list[Freshness]:
+    """Freshness of every stage in order; a stage behind a stale upstream is stale too."""
+    stale: set[str] = set()
+    result = []
+    for stage in stages:
+        freshness = evaluate(stage, ctx)
+        behind = [u for u in stage.upstream if u in stale]
+        if behind and freshness.fresh:
+            reason = f"upstream {', '.join(behind)} out of date"
+            freshness = replace(freshness, fresh=False, reason=reason)
+        if not freshness.fresh:
+            stale.add(stage.name)
+        result.append(freshness)
+    return result
