@@ -29,7 +29,6 @@ def fetch_benchmark(n_files: int = 200, concurrency: int = 4, n_stars: int = 60)
         reads = read_rates(lamost, kepler)
     return {
         **{f"fetch_{k}": v for k, v in fetch.items()},
-        "fetch_concurrency": concurrency,
         "read_files": source,
         **reads,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -12,6 +14,8 @@ from desa.errors import BadInputError
 from flows.clients import downloader, lamost_client
 from flows.stage import StageContext, StageDef, StageResult
 from storage.manifest import ManifestRecord, check_failure_fraction, write_manifest
+from storage.publish import atomic_write_bytes
+from storage.tables import read_parquet_metadata
 
 NAME = "catalogs"
 
@@ -44,6 +48,31 @@ def build_catalog_task(spec: CatalogSpec, ctx: StageContext, url: str | None) ->
     lamost = isinstance(spec.source, LamostCatalogSource)
     secrets = lamost_client(ctx.settings).secret_params() if lamost else None
     return build_catalog(spec, ctx.root, url, downloader(ctx.settings, secret_params=secrets))
+
+
+def _write_sources_lock(ctx: StageContext, paths: dict[str, str]) -> str:
+    """`sources.lock.json`: the version of every source the data root was built from."""
+    archive = ctx.settings.archive
+    catalogs = {
+        name: {
+            key: meta.get(key)
+            for key in ("source", "version_stamp", "sha256", "rows", "retrieved_at", "citation")
+        }
+        for name, path in sorted(paths.items())
+        if (meta := read_parquet_metadata(ctx.root.fs, path))
+    }
+    lock = {
+        "lamost": {
+            "base_url": archive.lamost_base_url,
+            "dr": archive.lamost_dr,
+            "version": archive.lamost_version,
+        },
+        "kepler": {"base_url": archive.mast_base_url, "data_release": "DR25"},
+        "catalogs": catalogs,
+    }
+    path = ctx.root.sources_lock_path()
+    atomic_write_bytes(ctx.root.fs, path, json.dumps(lock, indent=2, sort_keys=True).encode())
+    return path
 
 
 def _body(ctx: StageContext) -> StageResult:
@@ -87,6 +116,7 @@ def _body(ctx: StageContext) -> StageResult:
             {"catalog": spec.name, "status": "built", "rows": built.rows, "reason": ""}
             | {"rejected": built.rejected, "path": built.path}
         )
+    paths["sources_lock"] = _write_sources_lock(ctx, paths)
     manifest = write_manifest(ctx.root.fs, ctx.root.manifest_path(NAME), records)
     check_failure_fraction(manifest, ctx.settings.catalogs.max_failure_fraction, NAME)
     built_count = sum(r["status"] == "built" for r in rows)

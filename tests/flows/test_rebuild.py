@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from flows.pipeline import STAGE_FLOWS, rebuild
+from storage.fingerprint import sha256_bytes
 from storage.layout import DataRoot
 from storage.manifest import TooManyFailures, read_manifest
 from storage.tables import read_parquet
@@ -70,6 +72,11 @@ def test_first_rebuild_runs_every_stage_end_to_end(demo_env: DataRoot) -> None:
     lightcurves = read_manifest(root.fs, root.manifest_path("fetch-lightcurves"))
     mirrored = list(root.local_path("mirror", "kepler").glob("**/*_llc.fits"))
     assert (lightcurves["status"] == "ok").sum() == len(mirrored)
+
+    lock = json.loads(Path(root.sources_lock_path()).read_text())
+    mcquillan = root.local_path("mirror", "mcquillan2014", "Table_1_Periodic.txt")
+    assert lock["catalogs"]["mcquillan2014"]["sha256"] == sha256_bytes(mcquillan.read_bytes())
+    assert lock["lamost"]["dr"] == "dr8"
 
 
 def test_second_rebuild_changes_nothing(demo_env: DataRoot) -> None:
