@@ -40,6 +40,8 @@ class ArchiveSettings(BaseModel):
     lamost_version: str = "v2.0"
     lamost_token_env: str = "LAMOST_TOKEN"
     mast_base_url: str = "https://archive.stsci.edu/missions/kepler/lightcurves"
+    # "tree": list each target's folder in the archive tree; "search": astroquery MAST search.
+    mast_mode: Literal["tree", "search"] = "tree"
     # Base URL for catalogs with a mirror path (demo); None = each catalog's real source.
     catalog_mirror_url: str | None = None
 

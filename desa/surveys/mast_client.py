@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from os import PathLike
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import Any
+from urllib.parse import unquote, urlencode, urlsplit
 from urllib.request import url2pathname
 
 import requests
@@ -28,6 +29,43 @@ log = logging.getLogger(__name__)
 
 # data_sources.md §2.1 (lightkurve tests; exoplanet-ml kepler_io.py; MAST download_options page).
 MAST_LIGHTCURVES = "https://archive.stsci.edu/missions/kepler/lightcurves"
+# The file endpoint astroquery.mast downloads a product's dataURI from.
+MAST_DOWNLOAD = "https://mast.stsci.edu/api/v0.1/Download/file"
+
+
+def search_lightcurve_requests(
+    kics: Iterable[int], dest_dir: str | PathLike[str], observations: Any = None
+) -> list[DownloadRequest]:
+    """The alternative to the archive tree: find each target's LLC products by MAST search.
+
+    Uses astroquery's ``Observations`` (query_criteria on the Kepler collection by target name
+    ``kplr{kic:09d}``, then get_product_list and filter_products on the LLC subgroup;
+    data_sources.md §2.3); ``observations`` lets tests pass a stand-in. Destinations mirror the
+    MAST tree under ``dest_dir`` like ``MastClient.lightcurve_requests``.
+    """
+    if observations is None:
+        from astroquery.mast import Observations as observations
+    root = str(dest_dir).rstrip("/")
+    out: list[DownloadRequest] = []
+    for kic in dict.fromkeys(int(k) for k in kics):
+        kic9 = f"{kic:09d}"
+        found = observations.query_criteria(
+            obs_collection="Kepler", target_name=f"kplr{kic9}", dataproduct_type="timeseries"
+        )
+        if len(found) == 0:
+            continue
+        products = observations.filter_products(
+            observations.get_product_list(found), productSubGroupDescription="LLC"
+        )
+        for name, uri in sorted(zip(products["productFilename"], products["dataURI"], strict=True)):
+            out.append(
+                DownloadRequest(
+                    key=name,
+                    url=f"{MAST_DOWNLOAD}?{urlencode({'uri': uri})}",
+                    dest=f"{root}/{kic9[:4]}/{kic9}/{name}",
+                )
+            )
+    return out
 
 
 class _Links(HTMLParser):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from desa.surveys.kepler import read_quarter
 from desa.surveys.lamost import read_spectrum
+from desa.surveys.mast_client import search_lightcurve_requests
 from desa.surveys.selection import select_kics, select_spectra
 from flows.clients import downloader, lamost_client, mast_client
 from flows.stage import StageContext, StageDef, StageResult
@@ -25,6 +27,8 @@ from storage.manifest import (
     write_manifest,
 )
 from storage.tables import read_parquet
+
+STATUSES = ("ok", "failed", "absent")
 
 
 def _verify_spectrum(path: Path) -> None:
@@ -67,22 +71,23 @@ def _fetch(
             ctx, plan, verify, secret_params
         )
         manifest = write_manifest(fs, manifest_path, merge_manifests(manifest, batch))
-        counts = batch["status"].value_counts().to_dict()
-        rows.append({"batch": number, "files": len(batch), **counts})
+        failed = batch[batch["status"] == "failed"]
+        rows.append(
+            {
+                "batch": number,
+                **{status: int((batch["status"] == status).sum()) for status in STATUSES},
+                "first failure": f"{failed['key'].iloc[0]}: {failed['reason'].iloc[0]}"
+                if len(failed)
+                else "",
+            }
+        )
     check_failure_fraction(manifest, ctx.settings.fetch.max_failure_fraction, name)
     ok = manifest[manifest["status"] == "ok"]
-    failed = manifest[manifest["status"] == "failed"]
     summary = {
         "files": len(manifest),
-        "ok": len(ok),
-        "failed": len(failed),
-        "absent": int((manifest["status"] == "absent").sum()),
+        **{status: int((manifest["status"] == status).sum()) for status in STATUSES},
         "batches": len(plans),
     }
-    rows += [
-        {"batch": "failed", "files": k, "reason": r}
-        for k, r in zip(failed["key"], failed["reason"], strict=True)
-    ]
     fingerprint = fingerprint_frame(ok[["key", "sha256"]].reset_index(drop=True))
     return StageResult({"files": fingerprint}, {"manifest": manifest_path}, summary, rows)
 
@@ -94,7 +99,7 @@ def _spectra_body(ctx: StageContext) -> StageResult:
     rows = select_spectra(lamost, matches, settings.selection.spectra, settings.selection.min_snrg)
     client, dest = lamost_client(settings), root.raw_path("lamost")
     plans = [
-        (lambda part=part: client.spectrum_requests(part, dest))
+        partial(client.spectrum_requests, part, dest)
         for part in _batches(rows, settings.fetch.batch_size)
     ]
     return _fetch(ctx, "fetch-spectra", plans, _verify_spectrum, client.secret_params())
@@ -105,13 +110,14 @@ def _lightcurves_body(ctx: StageContext) -> StageResult:
     kepler = read_parquet(root.fs, root.catalog_path("kepler_gaia"))
     matches = read_parquet(root.fs, root.crossmatch_path())
     kics = select_kics(kepler, matches, settings.selection.lightcurves)
-    client, dest = mast_client(settings), root.raw_path("kepler")
+    dest = root.raw_path("kepler")
+    if settings.archive.mast_mode == "search":
+        requests_for = partial(search_lightcurve_requests, dest_dir=dest)
+    else:
+        requests_for = partial(mast_client(settings).lightcurve_requests, dest_dir=dest)
     # Quarters are about 15 files per star: size batches in files, not stars.
     per_batch = max(1, settings.fetch.batch_size // 15)
-    plans = [
-        (lambda part=part: client.lightcurve_requests(part, dest))
-        for part in _batches(kics, per_batch)
-    ]
+    plans = [partial(requests_for, part) for part in _batches(kics, per_batch)]
     return _fetch(ctx, "fetch-lightcurves", plans, _verify_lightcurve)
 
 
@@ -126,7 +132,7 @@ def _fetch_config(kind: str) -> Callable[[Any], dict[str, Any]]:
                 archive.lamost_version,
             ]
             if kind == "spectra"
-            else [archive.mast_base_url]
+            else [archive.mast_base_url, archive.mast_mode]
         )
         return {
             "selection": getattr(settings.selection, kind),

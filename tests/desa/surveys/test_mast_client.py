@@ -117,3 +117,56 @@ def test_real_kepler_tree(real_data: Path, tmp_path: Path) -> None:
         records = _downloader(verify=read_quarter).fetch(reqs)
     assert [r.status for r in records] == ["ok"] * len(real)
     assert {read_quarter(r.path).kic for r in records} == {11442793}
+
+
+class _FakeObservations:
+    """Stands in for astroquery.mast.Observations: one target with two LLC and one SLC file."""
+
+    def __init__(self) -> None:
+        self.criteria: list[dict] = []
+
+    def query_criteria(self, **criteria):
+        from astropy.table import Table
+
+        self.criteria.append(criteria)
+        known = criteria["target_name"] == "kplr002556081"
+        return Table({"obsid": [9001] if known else []}, dtype=[int])
+
+    def get_product_list(self, observations):
+        from astropy.table import Table
+
+        uri = "mast:KEPLER/url/missions/kepler/lightcurves/0025/002556081/"
+        names = [
+            "kplr002556081-2009259160929_llc.fits",
+            "kplr002556081-2009166043257_llc.fits",
+            "kplr002556081-2009259160929_slc.fits",
+        ]
+        return Table(
+            {
+                "productFilename": names,
+                "dataURI": [uri + n for n in names],
+                "productSubGroupDescription": ["LLC", "LLC", "SLC"],
+            }
+        )
+
+    def filter_products(self, products, productSubGroupDescription):
+        return products[products["productSubGroupDescription"] == productSubGroupDescription]
+
+
+def test_search_route_builds_llc_requests_from_mast_products(tmp_path) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from desa.surveys.mast_client import MAST_DOWNLOAD, search_lightcurve_requests
+
+    fake = _FakeObservations()
+    requests = search_lightcurve_requests([2556081, 1234567], tmp_path, observations=fake)
+    assert [c["target_name"] for c in fake.criteria] == ["kplr002556081", "kplr001234567"]
+    assert all(c["obs_collection"] == "Kepler" for c in fake.criteria)
+    assert [r.key for r in requests] == [
+        "kplr002556081-2009166043257_llc.fits",
+        "kplr002556081-2009259160929_llc.fits",
+    ]
+    url = urlsplit(requests[0].url)
+    assert f"{url.scheme}://{url.netloc}{url.path}" == MAST_DOWNLOAD
+    assert parse_qs(url.query)["uri"][0].endswith("/0025/002556081/" + requests[0].key)
+    assert requests[0].dest == f"{tmp_path}/0025/002556081/{requests[0].key}"
