@@ -7,7 +7,7 @@ quarters) and then cut into quarters with the real cadence numbers, start times 
 - rotation: spot modulation at the star's period with an amplitude envelope and a phase that
   wander on the spot-evolution time scale (a few rotations), plus a weaker first harmonic;
 - granulation: AR(1) red noise; white noise from photon statistics at the star's Kepler
-  magnitude (`population.kepler_cadence_noise`);
+  magnitude (`physics.kepler_cadence_noise`);
 - eclipses: trapezoid primary and secondary dips at the EB period for eclipsing binaries;
 - per quarter: a different PDC flux level (aperture changes each season), SAP = PDC x the flux
   fraction in the aperture x slow systematics and thermal ramps after data gaps;
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import lfilter
 
-from desa.sky.population import kepler_cadence_noise, kepler_flux
+from desa.sky.physics import kepler_cadence_noise, kepler_flux
 from desa.surveys.kepler import LONG_CADENCE_DAYS, QUARTERS
 
 # SAP_QUALITY bits (Kepler Archive Manual; lightkurve KeplerQualityFlags).

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from desa.sky.population import C_KMS
+from desa.sky.physics import C_KMS
 
 LOG_WAVE0 = 3.5682
 DLOG = 1e-4

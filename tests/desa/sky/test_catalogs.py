@@ -17,8 +17,10 @@ import pytest
 from astropy.io import ascii as astropy_ascii
 from astropy.table import Table
 
-from desa.sky.catalogs import CATALOG_PATHS, LAMOST_STELLAR_COLUMNS, SOLAR_MOTION, write_catalogs
+from desa.sky.catalogs import CATALOG_PATHS, write_catalogs
+from desa.sky.lamost_catalog import LAMOST_STELLAR_COLUMNS
 from desa.sky.population import ARCHETYPES, SkyConfig, draw_stars, draw_visits
+from desa.sky.stellar_catalogs import SOLAR_MOTION
 from desa.testing import REPO_ROOT
 
 SEED = 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desa.sky.population import C_KMS
+from desa.sky.physics import C_KMS
 from desa.sky.spectra import (
     MASK_BITS,
     N_PIXELS_FULL,
