@@ -16,7 +16,7 @@ import requests
 from catalogs.errors import CatalogReadError
 from catalogs.normalize import read_catalog
 from catalogs.specs import CatalogSpec, LamostCatalogSource, UrlSource, VizierSource
-from catalogs.vizier import fetch_vizier
+from catalogs.vizier import fetch_vizier, vizier_version_stamp
 from storage.download import Downloader, DownloadRequest
 from storage.fingerprint import fingerprint_frame, fingerprint_json, sha256_file
 from storage.layout import DataRoot
@@ -56,11 +56,8 @@ def source_fingerprint(spec: CatalogSpec, url: str | None, timeout_s: float = 30
     """
     if url is None:
         assert isinstance(spec.source, VizierSource)
-        from astroquery.vizier import Vizier
-
-        meta = Vizier(catalog=spec.source.catalog_id).get_catalog_metadata()
-        stamp = {k: str(meta[k][0]) for k in ("updated", "created") if k in meta.colnames}
-        return fingerprint_json({"vizier": spec.source.catalog_id, **stamp})
+        stamp = vizier_version_stamp(spec.source.catalog_id, timeout_s=timeout_s)
+        return fingerprint_json({"vizier": spec.source.catalog_id, "version": stamp})
     if url.startswith("file://") or "://" not in url:
         fs, path = fsspec.core.url_to_fs(url)
         return sha256_file(fs, path) if fs.exists(path) else "missing"

@@ -71,6 +71,15 @@ def fetch_vizier(
     return VizierResult(path=dest, version_stamp=version_stamp, rows=len(chosen))
 
 
+def vizier_version_stamp(
+    catalog_id: str, *, vizier: Callable[..., Any] | None = None, timeout_s: float = 60.0
+) -> str | None:
+    """The catalog's VizieR version stamp alone (a cheap query, for change detection)."""
+    factory = Vizier if vizier is None else vizier
+    client = factory(catalog=catalog_id, timeout=timeout_s)
+    return _version_stamp(client.get_catalog_metadata(catalog=catalog_id))
+
+
 def write_vizier_tsv(table: Table, dest: Path, *, comments: list[str]) -> None:
     """Write ``table`` as VizieR ASU-TSV ('#' comments, header, units, dashes, rows).
 

@@ -131,3 +131,15 @@ def test_fetched_santos_table_normalises_with_masked_values_and_exact_ids(tmp_pa
     assert normalised["flag1"].isna().tolist() == [True, False]
     ids = read_published(dest, "vizier_tsv", text_columns={"Gaia"})["Gaia"]
     assert ids.iloc[0] == str(BIG_GAIA_ID)
+
+
+def test_version_stamp_alone_asks_only_for_metadata() -> None:
+    from catalogs.vizier import vizier_version_stamp
+
+    FakeVizier.instances.clear()
+
+    def factory(**kwargs: Any) -> FakeVizier:
+        return FakeVizier(_kang_tables(), _metadata("2024-05-06"), **kwargs)
+
+    assert vizier_version_stamp("J/ApJ/706/83", vizier=factory) == "2024-05-06"
+    assert FakeVizier.instances[-1].asked == ["metadata:J/ApJ/706/83"]
