@@ -74,6 +74,47 @@ class SelectionSettings(BaseModel):
     min_snrg: float = 0.0
 
 
+class DaskSettings(BaseModel):
+    """Where the preprocessing stages run. `DESA_DASK_ADDRESS` (top level) wins over all."""
+
+    cluster: Literal["local", "jobqueue"] = "local"
+    n_workers: int = Field(2, ge=1)
+    threads_per_worker: int = Field(1, ge=1)
+    # jobqueue profile: the cluster class and its keyword arguments (dask-jobqueue installed
+    # separately), e.g. {"queue": "gpu", "cores": 8, "memory": "32GB"}.
+    jobqueue_class: str = "dask_jobqueue.SLURMCluster"
+    cluster_kwargs: dict[str, Any] = Field(default_factory=dict)
+    adapt_max: int = Field(8, ge=1)
+
+
+class SpectraSettings(BaseModel):
+    rv_source: Literal["file", "catalog"] = "file"  # Z·c from the FITS header, or LAMOST rv
+    mask_bad_pixels_before_fit: bool = False  # improvement over the paper recipe, off
+    chunk_rows: int = Field(512, ge=1)  # 512 x 3600 float32 = 7 MB per chunk
+    shard_rows: int = Field(2048, ge=1)  # objects per Prefect task; a multiple of chunk_rows
+
+
+class LightcurveSettings(BaseModel):
+    quality_bitmask: str = "default"  # lightkurve's names: none, default, hard, hardest
+    min_quarters: int = Field(2, ge=1)
+    reference_luminosity: bool = False  # True: the reference code's 2**M instead of 10**(-0.4 M)
+    chunk_rows: int = Field(32, ge=1)  # 32 stars x ~71k cadences float32 = 9 MB per chunk
+    shard_rows: int = Field(256, ge=1)
+
+
+class LabelSettings(BaseModel):
+    prot_priority: tuple[str, ...] = (
+        "lightpred2025",
+        "santos2021",
+        "santos2019",
+        "mcquillan2014",
+        "reinhold2023",
+    )
+    ruwe_single_max: float = 1.2
+    delta_k_single_min: float = -0.3  # mag; ΔK_iso above this = no luminosity excess
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "demo": {"archive": {"lamost_mode": "tree"}},
     "paper": {},
@@ -107,6 +148,10 @@ class Settings(BaseSettings):
     catalogs: CatalogSettings = CatalogSettings()
     crossmatch: CrossmatchSettings = CrossmatchSettings()
     selection: SelectionSettings = SelectionSettings()
+    dask: DaskSettings = DaskSettings()
+    spectra: SpectraSettings = SpectraSettings()
+    lightcurves: LightcurveSettings = LightcurveSettings()
+    labels: LabelSettings = LabelSettings()
 
     @classmethod
     def settings_customise_sources(
