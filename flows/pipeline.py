@@ -6,8 +6,9 @@ from prefect import flow, get_run_logger
 
 from desa.config import Settings
 from flows.artifacts import publish_stage_artifacts
+from flows.dask import task_runner
 from flows.stage import Outcome, StageContext, StageDef, execute
-from flows.stages import STAGES, stages_for
+from flows.stages import STAGES, stage_named, stages_for
 from storage.layout import DataRoot
 
 
@@ -30,7 +31,17 @@ def _stage_flow(stage: StageDef):
     return run_stage
 
 
-STAGE_FLOWS = {stage.name: _stage_flow(stage) for stage in STAGES}
+class _StageFlows(dict):
+    """Stage flows by name; stages that use Dask get their task runner when called."""
+
+    def __getitem__(self, name: str):
+        flow_ = super().__getitem__(name)
+        if not stage_named(name).dask:
+            return flow_
+        return flow_.with_options(task_runner=task_runner(Settings()))
+
+
+STAGE_FLOWS = _StageFlows({stage.name: _stage_flow(stage) for stage in STAGES})
 
 
 @flow(name="rebuild", description="Run every stage of the profile in order.", log_prints=True)

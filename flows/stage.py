@@ -50,6 +50,7 @@ class StageDef:
     external_inputs: Callable[[StageContext], dict[str, str]] | None = None
     profiles: tuple[str, ...] = ("demo", "paper")
     description: str = ""
+    dask: bool = False  # run its Prefect tasks on the Dask cluster
 
     @property
     def upstream(self) -> tuple[str, ...]:

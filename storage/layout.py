@@ -32,6 +32,11 @@ class DataRoot:
             raise ValueError(f"data root {self.url} is not on the local filesystem")
         return Path(self.path(*parts))
 
+    def store_url(self, *parts: str) -> str:
+        """A URL of a path under the root that zarr/xarray can open (with its protocol)."""
+        path = self.path(*parts)
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
     def makedirs(self, *parts: str) -> str:
         path = self.path(*parts)
         self.fs.makedirs(path, exist_ok=True)

@@ -42,25 +42,35 @@ def create(
     zarr.consolidate_metadata(url)
 
 
+def _group(url: str, mode: str = "r") -> zarr.Group:
+    # The writer's view: the arrays as they are now, not as last published.
+    return zarr.open_group(url, mode=mode, use_consolidated=False)
+
+
 def exists(url: str) -> bool:
     try:
-        zarr.open_group(url, mode="r")
+        _group(url)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         return False
     return True
 
 
 def attrs(url: str) -> dict[str, Any]:
-    return dict(zarr.open_group(url, mode="r").attrs)
+    return dict(_group(url).attrs)
 
 
 def length(url: str, dim: str) -> int:
-    return next(_row_arrays(zarr.open_group(url, mode="r"), dim))[1].shape[0]
+    return next(_row_arrays(_group(url), dim))[1].shape[0]
+
+
+def read_array(url: str, name: str) -> Any:
+    """One array's current values (including rows written since the last consolidation)."""
+    return _group(url)[name][:]
 
 
 def resize(url: str, dim: str, rows: int) -> None:
     """Grow (or cut back, after an interrupted run) every array along ``dim`` to ``rows``."""
-    group = zarr.open_group(url, mode="r+")
+    group = _group(url, mode="r+")
     for axis, array in _row_arrays(group, dim):
         shape = list(array.shape)
         shape[axis] = rows

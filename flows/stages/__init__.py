@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flows.stage import StageDef
-from flows.stages import catalogs, crossmatch, demo_sky, fetch
+from flows.stages import catalogs, crossmatch, demo_sky, fetch, preprocess
 
 STAGES: tuple[StageDef, ...] = (
     demo_sky.STAGE,
@@ -11,6 +11,8 @@ STAGES: tuple[StageDef, ...] = (
     crossmatch.STAGE,
     fetch.SPECTRA,
     fetch.LIGHTCURVES,
+    preprocess.SPECTRA,
+    preprocess.LIGHTCURVES,
 )
 
 

@@ -1,0 +1,1 @@
+"""Preprocessing of survey files into model-ready arrays (spectra, light curves)."""
