@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from catalogs.labels.config import LabelConfig
+
 Profile = Literal["demo", "paper"]
 
 
@@ -103,16 +105,20 @@ class LightcurveSettings(BaseModel):
 
 
 class LabelSettings(BaseModel):
-    prot_priority: tuple[str, ...] = (
-        "lightpred2025",
-        "santos2021",
-        "santos2019",
-        "mcquillan2014",
-        "reinhold2023",
-    )
-    ruwe_single_max: float = 1.2
-    delta_k_single_min: float = -0.3  # mag; ΔK_iso above this = no luminosity excess
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """Label sources and cuts; each default and its citation: catalogs/labels/config.py."""
+
+    prot_priority: tuple[str, ...] = LabelConfig.prot_priority
+    age_priority: tuple[str, ...] = LabelConfig.age_priority
+    ruwe_single_max: float = LabelConfig.ruwe_single_max
+    ruwe_binary_min: float = LabelConfig.ruwe_binary_min
+    delta_k_single_min: float = LabelConfig.delta_k_single_min  # mag
+    require_delta_k: bool = LabelConfig.require_delta_k
+    fast_rotator_prot_max: float | None = LabelConfig.fast_rotator_prot_max  # days
+    split_fractions: tuple[float, float, float] = LabelConfig.split_fractions
+    split_salt: str = LabelConfig.split_salt
+
+    def config(self) -> LabelConfig:
+        return LabelConfig(**self.model_dump())
 
 
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {

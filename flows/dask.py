@@ -23,6 +23,6 @@ def task_runner(settings: Settings) -> DaskTaskRunner:
             "n_workers": dask.n_workers,
             "threads_per_worker": dask.threads_per_worker,
             "processes": True,
-            "dashboard_address": None,
+            "dashboard_address": ":0",  # any free port: None still binds 8787
         }
     )

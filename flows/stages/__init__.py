@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flows.stage import StageDef
-from flows.stages import catalogs, crossmatch, demo_sky, fetch, preprocess
+from flows.stages import catalogs, crossmatch, demo_sky, fetch, labels, preprocess
 
 STAGES: tuple[StageDef, ...] = (
     demo_sky.STAGE,
@@ -13,6 +13,7 @@ STAGES: tuple[StageDef, ...] = (
     fetch.LIGHTCURVES,
     preprocess.SPECTRA,
     preprocess.LIGHTCURVES,
+    labels.STAGE,
 )
 
 

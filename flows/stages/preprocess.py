@@ -80,7 +80,9 @@ def run_sharded(
     return manifest, len(todo)
 
 
-def _result(name: str, url: str, manifest: pd.DataFrame, processed: int, root) -> StageResult:
+def _result(
+    name: str, url: str, manifest: pd.DataFrame, processed: int, root, coords: dict
+) -> StageResult:
     failed = manifest[manifest["status"] == "failed"]
     summary = {
         "objects": len(manifest),
@@ -89,7 +91,15 @@ def _result(name: str, url: str, manifest: pd.DataFrame, processed: int, root) -
         "quarantined": len(failed),
     }
     rows = [{"key": k, "reason": r} for k, r in zip(failed["key"], failed["reason"], strict=True)]
-    fingerprint = fingerprint_frame(manifest[["key", "row", "input", "status"]])
+    # What the rows hold (by input and outcome) and the catalog coordinates written last.
+    fingerprint = fingerprint_json(
+        [
+            fingerprint_frame(manifest[["key", "row", "input", "status"]]),
+            fingerprint_frame(
+                pd.DataFrame({k: np.asarray(v, dtype=object) for k, v in coords.items()})
+            ),
+        ]
+    )
     paths = {"store": url, "manifest": root.manifest_path(name)}
     return StageResult({"store": fingerprint}, paths, summary, rows or [summary])
 
@@ -158,7 +168,7 @@ def _spectra_body(ctx: StageContext) -> StageResult:
     }
     write_catalog_coords(url, "obs", values)
     zarr_store.consolidate(url)
-    return _result("spectra", url, manifest, processed, root)
+    return _result("spectra", url, manifest, processed, root, values)
 
 
 def _lightcurve_inputs(ctx: StageContext) -> pd.DataFrame:
@@ -206,7 +216,7 @@ def _lightcurves_body(ctx: StageContext) -> StageResult:
     )
     write_catalog_coords(url, "star", coords)
     zarr_store.consolidate(url)
-    return _result("lightcurves", url, manifest, processed, root)
+    return _result("lightcurves", url, manifest, processed, root, coords)
 
 
 SPECTRA = StageDef(

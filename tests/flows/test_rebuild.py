@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import xarray as xr
 
 from flows.pipeline import STAGE_FLOWS, rebuild
 from storage.fingerprint import sha256_bytes
@@ -21,6 +22,16 @@ from storage.manifest import TooManyFailures, read_manifest
 from storage.tables import read_parquet
 
 pytestmark = pytest.mark.slow
+ALL_STAGES = (
+    "demo-sky",
+    "catalogs",
+    "crossmatch",
+    "fetch-spectra",
+    "fetch-lightcurves",
+    "spectra",
+    "lightcurves",
+    "labels",
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +60,7 @@ def _rewrite_csv(path: Path, edit, compressed: bool = False) -> None:
 
 def test_first_rebuild_runs_every_stage_end_to_end(demo_env: DataRoot) -> None:
     results = rebuild()
-    assert _ran(results) == [
-        "demo-sky",
-        "catalogs",
-        "crossmatch",
-        "fetch-spectra",
-        "fetch-lightcurves",
-    ]
+    assert _ran(results) == list(ALL_STAGES)
     root = demo_env
     truth = read_parquet(root.fs, root.path("mirror", "truth", "spectra.parquet"))
     matches = read_parquet(root.fs, root.crossmatch_path())
@@ -72,6 +77,13 @@ def test_first_rebuild_runs_every_stage_end_to_end(demo_env: DataRoot) -> None:
     lightcurves = read_manifest(root.fs, root.manifest_path("fetch-lightcurves"))
     mirrored = list(root.local_path("mirror", "kepler").glob("**/*_llc.fits"))
     assert (lightcurves["status"] == "ok").sum() == len(mirrored)
+
+    spectra_store = xr.open_zarr(root.store_url("spectra.zarr"))
+    assert sorted(spectra_store.obsid.values) == sorted(truth["obsid"])
+    lightcurve_store = xr.open_zarr(root.store_url("lightcurves.zarr"))
+    assert int(lightcurve_store.valid.sum()) > 0
+    pairs = read_parquet(root.fs, root.path("labels", "pairs.parquet"))
+    assert set(pairs["split"]) <= {"train", "val", "test"} and len(pairs) > 0
 
     lock = json.loads(Path(root.sources_lock_path()).read_text())
     mcquillan = root.local_path("mirror", "mcquillan2014", "Table_1_Periodic.txt")
@@ -90,7 +102,7 @@ def test_editing_one_catalog_reruns_only_that_catalog(demo_env: DataRoot) -> Non
     mcquillan = demo_env.local_path("mirror", "mcquillan2014", "Table_1_Periodic.txt")
     _rewrite_csv(mcquillan, lambda df: df.iloc[:-1])
     results = rebuild()
-    assert _ran(results) == ["catalogs"]
+    assert _ran(results) == ["catalogs", "labels"]  # periods feed the labels, nothing else
     state = pd.read_json(demo_env.state_path("catalogs"), typ="series")
     assert state["summary"]["built"] == 1
     table = read_parquet(demo_env.fs, demo_env.catalog_path("mcquillan2014"))
@@ -101,15 +113,24 @@ def test_lamost_catalog_edit_propagates_by_content(demo_env: DataRoot) -> None:
     catalog = demo_env.local_path(
         "mirror", "lamost", "dr8", "v2.0", "catalog", "dr8_v2.0_LRS_stellar.csv.gz"
     )
-    # A label edit changes the catalog but not the crossmatch: fetch-spectra (which reads the
-    # catalog) reruns without downloading anything again; fetch-lightcurves stays cached.
+    # A label edit changes the catalog but not the crossmatch: the stages reading the catalog
+    # rerun without downloading or preprocessing anything again; fetch-lightcurves stays cached.
     _rewrite_csv(catalog, lambda df: df.assign(teff_err="99.0"), compressed=True)
-    assert _ran(rebuild()) == ["catalogs", "crossmatch", "fetch-spectra"]
+    assert _ran(rebuild()) == [
+        "catalogs",
+        "crossmatch",
+        "fetch-spectra",
+        "spectra",
+        "lightcurves",
+        "labels",
+    ]
     spectra = read_manifest(demo_env.fs, demo_env.manifest_path("fetch-spectra"))
     assert (spectra["attempts"] == 0).all()
+    state = pd.read_json(demo_env.state_path("spectra"), typ="series")
+    assert state["summary"]["processed"] == 0
     # Dropping spectra changes the crossmatch, so both fetch stages rerun.
     _rewrite_csv(catalog, lambda df: df.iloc[:-2], compressed=True)
-    assert _ran(rebuild()) == ["catalogs", "crossmatch", "fetch-spectra", "fetch-lightcurves"]
+    assert _ran(rebuild()) == list(ALL_STAGES[1:])
 
 
 def test_renamed_column_is_quarantined_with_a_clear_reason(
@@ -140,7 +161,7 @@ def test_status_and_run_from_the_cli(demo_env: DataRoot) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["status"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for stage in ("demo-sky", "catalogs", "crossmatch", "fetch-spectra", "fetch-lightcurves"):
+    for stage in ALL_STAGES:
         line = next(row for row in result.output.splitlines() if f" {stage} " in row)
         assert "up to date" in line, line
 
@@ -171,6 +192,6 @@ def test_each_stage_run_published_artifacts() -> None:
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["catalogs-table"])),
             limit=1,
         )
-    expected = {"demo-sky", "catalogs", "crossmatch", "fetch-spectra", "fetch-lightcurves"}
+    expected = set(ALL_STAGES)
     assert {f"{stage}-summary" for stage in expected} <= keys
     assert tables and "mcquillan2014" in str(tables[0].data)
