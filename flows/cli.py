@@ -133,7 +133,21 @@ def bench_fetch(
     """Download rate from a loopback archive and per-core read rates of both survey readers."""
     from desa.bench.suite import fetch_benchmark
 
-    result = fetch_benchmark(n_files=files, concurrency=concurrency)
+    _print_measures(fetch_benchmark(n_files=files, concurrency=concurrency), as_json)
+
+
+@bench_app.command("preprocess")
+def bench_preprocess(
+    copies: Annotated[int, typer.Option(help="Copies of each real spectrum to process.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Decode floor, reference path and our stage per core; peak worker memory at N and 4N."""
+    from desa.bench.suite import preprocess_benchmark
+
+    _print_measures(preprocess_benchmark(copies=copies), as_json)
+
+
+def _print_measures(result: dict, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(result))
         return

@@ -7,8 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from desa.bench.fetch import fetch_rate
+from desa.bench.lightcurves import lightcurve_rates
+from desa.bench.memory import peak_memory_mb
 from desa.bench.readers import read_rates
+from desa.bench.spectra import spectra_rates
 from desa.sky.mirror import build_sky
+from desa.surveys.kepler import parse_llc_filename
 from desa.testing import real_data_dir
 
 
@@ -32,3 +36,28 @@ def fetch_benchmark(n_files: int = 200, concurrency: int = 4, n_stars: int = 60)
         "read_files": source,
         **reads,
     }
+
+
+def preprocess_benchmark(copies: int = 20, repeat: int = 3) -> dict[str, Any]:
+    """Spectra and light curves: decode floor, reference path and our stage side by side, per
+    core; then one worker's peak memory at N and 4N objects (fixed shard size)."""
+    real = real_data_dir()
+    if not (real / "lamost").is_dir() or not (real / "kepler").is_dir():
+        raise FileNotFoundError(f"the preprocessing benchmark reads the real files in {real}")
+    spectra = [str(p) for p in sorted((real / "lamost").glob("**/*.fits*"))]
+    files_by_kic: dict[int, list[str]] = {}
+    for path in sorted((real / "kepler").glob("*_llc.fits")):
+        files_by_kic.setdefault(parse_llc_filename(path.name)[0], []).append(str(path))
+    result: dict[str, Any] = {
+        **{f"spectra_{k}": v for k, v in spectra_rates(spectra * copies, repeat).items()},
+        **{f"lightcurves_{k}": v for k, v in lightcurve_rates(files_by_kic, repeat).items()},
+    }
+    stars = [files for files in files_by_kic.values() if len(files) >= 2]
+    for kind, items, shard in (("spectra", spectra * copies, 64), ("lightcurves", stars * 4, 8)):
+        small = peak_memory_mb(kind, items, shard)
+        large = peak_memory_mb(kind, items * 4, shard)
+        result[f"{kind}_objects"] = len(items)
+        result[f"{kind}_peak_mb_n"] = small
+        result[f"{kind}_peak_mb_4n"] = large
+        result[f"{kind}_peak_ratio_4n_vs_n"] = large / small
+    return result

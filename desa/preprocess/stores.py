@@ -99,12 +99,15 @@ def write_spectra_shard(
     mask = np.zeros((n, N_PIXELS), "?")
     coords = {name: _empty(dtype, n) for name, dtype in SPECTRA_FILE_COORDS.items()}
     coords["obsid"][:] = obsids
-    position = {obsid: i for i, obsid in enumerate(obsids)}
-    table = batch.snr.set_index("obsid")
-    for j, obsid in enumerate(batch.obsids):
-        i = position[obsid]
+    reasons = dict(batch.failures)
+    # preprocess_files keeps the input order for the spectra that succeeded.
+    done = [i for i, path in enumerate(paths) if path not in reasons]
+    for j, i in enumerate(done):
+        if batch.obsids[j] != obsids[i]:
+            reasons[paths[i]] = f"{paths[i]}: file holds OBSID {batch.obsids[j]}, not {obsids[i]}"
+            continue
         flux[i], mask[i] = batch.flux[j], batch.mask[j]
-        meta = table.loc[obsid]
+        meta = batch.snr.iloc[j]
         for band in "ugriz":
             coords[f"snr{band}"][i] = meta[f"snr{band}"]
         coords["rv_used"][i] = meta["rv_kms"]
@@ -116,14 +119,7 @@ def write_spectra_shard(
         coords={name: (("obs",), values) for name, values in coords.items()},
     )
     _write_runs(url, part, "obs", rows)
-    reasons = {path: reason for path, reason in batch.failures}
-    return pd.DataFrame(
-        {
-            "key": [str(o) for o in obsids],
-            "status": ["failed" if p in reasons else "ok" for p in paths],
-            "reason": [reasons.get(p, "") for p in paths],
-        }
-    )
+    return _outcomes([str(o) for o in obsids], [reasons.get(p, "") for p in paths])
 
 
 def lightcurve_template() -> xr.Dataset:
@@ -170,13 +166,7 @@ def write_lightcurve_shard(
     )
     _write_runs(url, part, "star", rows)
     failed = dict(batch.failures)
-    return pd.DataFrame(
-        {
-            "key": [str(k) for k in kics],
-            "status": ["failed" if k in failed else "ok" for k in kics],
-            "reason": [failed.get(k, "") for k in kics],
-        }
-    )
+    return _outcomes([str(k) for k in kics], [failed.get(k, "") for k in kics])
 
 
 def write_catalog_coords(url: str, dim: str, values: Mapping[str, np.ndarray]) -> None:
@@ -198,6 +188,12 @@ def lightcurve_catalog_coords(
         "abs_mag": np.asarray(abs_mag, "f8"),
         "lum_factor": np.asarray(luminosity_factor(abs_mag, reference=reference_luminosity), "f8"),
     }
+
+
+def _outcomes(keys: list[str], reasons: list[str]) -> pd.DataFrame:
+    """One row per object: key, status ('failed' when there is a reason) and reason."""
+    status = ["failed" if reason else "ok" for reason in reasons]
+    return pd.DataFrame({"key": keys, "status": status, "reason": reasons})
 
 
 def _write_runs(url: str, part: xr.Dataset, dim: str, rows: Sequence[int]) -> None:
