@@ -62,9 +62,11 @@ def run_sharded(
     fs, manifest_path = ctx.root.fs, ctx.root.manifest_path(name)
     recipe_key = fingerprint_json({"store": STORE_VERSION, **recipe})
     if not zarr_store.exists(url) or zarr_store.attrs(url).get("recipe_key") != recipe_key:
-        # A new recipe means every object is redone: start the store over.
-        zarr_store.create(url, template(), dim, chunk_rows, {"recipe_key": recipe_key, **recipe})
+        # A new recipe means every object is redone: start over, forgetting the old rows first
+        # so that a kill between the two steps cannot leave old outcomes beside a new store.
         manifest = empty()
+        write_parquet(manifest, fs, manifest_path)
+        zarr_store.create(url, template(), dim, chunk_rows, {"recipe_key": recipe_key, **recipe})
     else:
         manifest = read_parquet(fs, manifest_path) if fs.exists(manifest_path) else empty()
     manifest, todo = allocate(manifest, wanted)
