@@ -191,6 +191,14 @@ def test_new_inputs_are_processed_alone_and_match_a_full_build(
     assert 0 < lc_state["summary"]["processed"] <= len(hidden_llc)
     _assert_same_stores(root, scratch)
 
+    # A new recipe redoes every spectrum in a fresh store.
+    monkeypatch.setenv("DESA_SPECTRA__MASK_BAD_PIXELS_BEFORE_FIT", "true")
+    assert all(_run("spectra"))
+    state = json.loads((root / "state" / "spectra.json").read_text())
+    assert state["summary"]["processed"] == state["summary"]["objects"] == len(after)
+    store = xr.open_zarr(root / "spectra.zarr")
+    assert store.attrs["mask_bad_pixels_before_fit"] is True and store.sizes["obs"] == len(after)
+
 
 def test_sigkill_during_spectra_then_rerun_equals_uninterrupted(
     full_mirror: Path, scratch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
