@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
 from desa.config import Settings
 from desa.surveys.lamost_client import LamostClient
 from desa.surveys.mast_client import MastClient
@@ -24,7 +27,11 @@ def mast_client(settings: Settings) -> MastClient:
     return MastClient(settings.archive.mast_base_url)
 
 
-def downloader(settings: Settings, verify=None, secret_params=None) -> Downloader:
+def downloader(
+    settings: Settings,
+    verify: Callable[[Path], None] | None = None,
+    secret_params: Mapping[str, str] | None = None,
+) -> Downloader:
     fetch = settings.fetch
     return Downloader(
         DataRoot(settings.data_root).fs,
