@@ -1,0 +1,1 @@
+"""DESA models: encoders, DualFormer, baselines and heads (desa_reference.md)."""
