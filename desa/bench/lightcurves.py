@@ -10,13 +10,9 @@ All in stars/s (best of `repeat` passes), with the process pinned to one CPU whi
 
 from __future__ import annotations
 
-import logging
-import os
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -25,6 +21,7 @@ import numpy as np
 import xarray as xr
 from astropy.io import fits
 
+from desa.bench.isolation import one_core, quiet_lightkurve
 from desa.preprocess.lightcurves import N_CADENCES, StarBatch, cadence_grid, process_stars
 
 FilesByKic = Mapping[int, Sequence[str | PathLike[str]]]
@@ -96,35 +93,6 @@ def _best_seconds(runs: Mapping[str, Callable[[], Any]], repeat: int) -> dict[st
     return best
 
 
-@contextmanager
-def _one_core() -> Iterator[None]:
-    """Pin this process to one of its CPUs (Linux), so thread pools cannot hide the cost."""
-    if not hasattr(os, "sched_getaffinity"):
-        yield
-        return
-    cpus = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(cpus)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, cpus)
-
-
-@contextmanager
-def _quiet_lightkurve() -> Iterator[None]:
-    # lightkurve warns at import (oktopus missing) and logs a warning for quarters with >20 %
-    # masked cadences; neither matters here.
-    logger = logging.getLogger("lightkurve")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 def lightcurve_rates(files_by_kic: FilesByKic, repeat: int = 3) -> dict[str, Any]:
     """Stars/s of the three paths, `ratio` = ours / lightkurve_path, and `identical`.
 
@@ -136,7 +104,7 @@ def lightcurve_rates(files_by_kic: FilesByKic, repeat: int = 3) -> dict[str, Any
     if not files_by_kic:
         raise ValueError("no stars to measure")
     n_stars = len(files_by_kic)
-    with tempfile.TemporaryDirectory(prefix="desa-bench-lc-") as tmp, _quiet_lightkurve():
+    with tempfile.TemporaryDirectory(prefix="desa-bench-lc-") as tmp, quiet_lightkurve():
         store = Path(tmp) / "lightcurves.zarr"
         reference: dict[int, np.ndarray] = {}
 
@@ -147,7 +115,7 @@ def lightcurve_rates(files_by_kic: FilesByKic, repeat: int = 3) -> dict[str, Any
         def ours_run() -> None:
             _write_zarr(process_stars(files_by_kic, min_quarters=2), store)
 
-        with _one_core():
+        with one_core():
             seconds = _best_seconds(
                 {
                     "decode_floor": lambda: _decode_floor(files_by_kic),

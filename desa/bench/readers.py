@@ -7,15 +7,14 @@ Everything runs sequentially in the calling process, so on one core.
 
 from __future__ import annotations
 
-import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from os import PathLike
 from typing import Any
 
 from astropy.io import fits
 
+from desa.bench.isolation import quiet_lightkurve
 from desa.surveys.kepler import read_quarter
 from desa.surveys.lamost import read_spectrum
 
@@ -57,24 +56,15 @@ def read_rates(lamost_paths: Paths, kepler_paths: Paths, repeat: int = 3) -> dic
         rates["lamost_astropy"] = _files_per_s(_astropy_lamost, lamost_paths, repeat)
         rates["lamost_ratio"] = rates["lamost_ours"] / rates["lamost_astropy"]
     if kepler_paths:
-        # lightkurve warns at import (oktopus missing) and logs a warning for every quarter
-        # with >20 % masked cadences; neither matters here.
-        logger = logging.getLogger("lightkurve")
-        level = logger.level
-        logger.setLevel(logging.ERROR)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import lightkurve  # imported here: ~2 s, only the benchmark needs it
+        with quiet_lightkurve():
+            import lightkurve  # imported here: ~2 s, only the benchmark needs it
 
-                def lightkurve_read(path: str | PathLike[str]) -> Any:
-                    return lightkurve.read(str(path), quality_bitmask="default")
+            def lightkurve_read(path: str | PathLike[str]) -> Any:
+                return lightkurve.read(str(path), quality_bitmask="default")
 
-                for read in (read_quarter, lightkurve_read):
-                    read(kepler_paths[0])
-                rates["kepler_ours"] = _files_per_s(read_quarter, kepler_paths, repeat)
-                rates["kepler_lightkurve"] = _files_per_s(lightkurve_read, kepler_paths, repeat)
-        finally:
-            logger.setLevel(level)
+            for read in (read_quarter, lightkurve_read):
+                read(kepler_paths[0])
+            rates["kepler_ours"] = _files_per_s(read_quarter, kepler_paths, repeat)
+            rates["kepler_lightkurve"] = _files_per_s(lightkurve_read, kepler_paths, repeat)
         rates["kepler_ratio"] = rates["kepler_ours"] / rates["kepler_lightkurve"]
     return rates

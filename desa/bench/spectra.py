@@ -40,6 +40,7 @@ from astropy.io import fits
 from scipy import interpolate
 from scipy.signal import medfilt
 
+from desa.bench.isolation import one_core
 from desa.preprocess.spectra import (
     BLUE_ARM,
     LOG10_STEP,
@@ -181,9 +182,8 @@ def spectra_rates(paths: Paths, repeat: int = 3) -> dict[str, float]:
 
 def _main() -> None:
     request: dict[str, Any] = json.load(sys.stdin)
-    if hasattr(os, "sched_setaffinity"):  # threads started later (zarr's) inherit the pin
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    json.dump(_measure(request["paths"], request["repeat"]), sys.stdout)
+    with one_core():  # threads started later (zarr's) inherit the pin
+        json.dump(_measure(request["paths"], request["repeat"]), sys.stdout)
 
 
 if __name__ == "__main__":

@@ -194,16 +194,14 @@ class MoCoAligner(nn.Module):
         return self.step(spec_feat, lc_feat)
 
 
-class SimSiamAligner(nn.Module):
-    """SimSiam across modalities (sec. 6): z = projector(feature), p = predictor(z),
-    loss = simsiam_loss(p_s, z_l, p_l, z_s) (stop-gradient on z inside the loss)."""
+class _PairProjector(nn.Module):
+    """Projects frozen spectra and light-curve features into the shared space: (z_s, z_l)."""
 
     def __init__(self, config: BaselineConfig) -> None:
         super().__init__()
         c = self.config = config
         self.spec_proj = ProjectionHead(c.spec_dim, c.hidden, c.embed_dim)
         self.lc_proj = ProjectionHead(c.lc_dim, c.hidden, c.embed_dim)
-        self.predictor = ProjectionHead(c.embed_dim, max(1, c.embed_dim // 2), c.embed_dim)
 
     def forward(
         self, spec_feat: torch.Tensor, lc_feat: torch.Tensor
@@ -211,6 +209,16 @@ class SimSiamAligner(nn.Module):
         """(z_s, z_l), each (B, embed_dim)."""
         _check(spec_feat, lc_feat, self.config)
         return self.spec_proj(spec_feat.detach()), self.lc_proj(lc_feat.detach())
+
+
+class SimSiamAligner(_PairProjector):
+    """SimSiam across modalities (sec. 6): z = projector(feature), p = predictor(z),
+    loss = simsiam_loss(p_s, z_l, p_l, z_s) (stop-gradient on z inside the loss)."""
+
+    def __init__(self, config: BaselineConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.predictor = ProjectionHead(c.embed_dim, max(1, c.embed_dim // 2), c.embed_dim)
 
     def embed(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
         """Downstream feature cat(z_s, z_l) (sec. 6), (B, 2 * embed_dim)."""
@@ -221,7 +229,7 @@ class SimSiamAligner(nn.Module):
         return simsiam_loss(self.predictor(z_s), z_l, self.predictor(z_l), z_s)
 
 
-class VICRegAligner(nn.Module):
+class VICRegAligner(_PairProjector):
     """VICReg between projected spectra and light-curve features (sec. 6, 25 / 25 / 0.1).
 
     The reference also concatenates the latent labels; this baseline uses features only."""
@@ -234,17 +242,8 @@ class VICRegAligner(nn.Module):
         var_weight: float = 25.0,
         cov_weight: float = 0.1,
     ) -> None:
-        super().__init__()
-        c = self.config = config
+        super().__init__(config)
         self.weights = (sim_weight, var_weight, cov_weight)
-        self.spec_proj = ProjectionHead(c.spec_dim, c.hidden, c.embed_dim)
-        self.lc_proj = ProjectionHead(c.lc_dim, c.hidden, c.embed_dim)
-
-    def forward(
-        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        _check(spec_feat, lc_feat, self.config)
-        return self.spec_proj(spec_feat.detach()), self.lc_proj(lc_feat.detach())
 
     def embed(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
         z_s, z_l = self(spec_feat, lc_feat)

@@ -47,7 +47,7 @@ def _ok_keys(ctx: StageContext, manifest: str, column: str) -> pd.DataFrame:
 @task(name="build-labels", cache_policy=NO_CACHE)
 def labels_task(ctx: StageContext) -> StageResult:
     root = ctx.root
-    names = [key.removeprefix("catalogs:") for key in _catalog_inputs(ctx)]
+    names = [key.removeprefix("catalogs:") for key in ctx.inputs if key.startswith("catalogs:")]
     tables = {name: read_parquet(root.fs, root.catalog_path(name)) for name in names}
     built = build_labels(
         tables,
