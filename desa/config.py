@@ -121,8 +121,52 @@ class LabelSettings(BaseModel):
         return LabelConfig(**self.model_dump())
 
 
+class LoopSettings(BaseModel):
+    """One model's optimisation (defaults: the reference, desa_reference.md sec. 10)."""
+
+    max_epochs: int = Field(1000, ge=1)
+    batch_size: int = Field(16, ge=2)  # BatchNorm and batch-centred losses need two samples
+    lr: float = Field(2e-5, gt=0)
+    weight_decay: float = Field(1e-6, ge=0)
+    patience: int = Field(20, ge=1)  # early stopping on the validation loss, in epochs
+    max_batches_per_epoch: int | None = Field(None, ge=1)  # the reference caps at 1000
+
+
+class TrainingSettings(BaseModel):
+    """The training stages. Model dimensions come from the profile (`desa.models` configs)."""
+
+    seed: int = 1234  # the reference's torch.manual_seed(1234)
+    deterministic: bool = False  # True: bit-reproducible runs and resumes (slower on GPU)
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"  # auto: CUDA when present
+    devices: int = Field(1, ge=1)  # more than one: launch under torchrun (DDP)
+    precision: Literal["auto", "32-true", "bf16-mixed"] = "auto"  # auto: bf16 autocast on CUDA
+    num_workers: int = Field(0, ge=0)  # DataLoader processes reading the stores
+    spectra_ssl_weight: float = Field(0.5, ge=0, le=1)  # lambda of the hybrid loss (sec. 2)
+    mask_rate: float = Field(0.15, gt=0, lt=1)  # masked-filling pixel fraction (sec. 2)
+    lightcurve_ssl_weight: float = Field(0.5, ge=0, le=1)  # SimSiam vs period CQR (sec. 3)
+    reference_cross_bug: bool = False  # True: drop the between-branch covariance term (sec. 4)
+    reference_moco: bool = False  # True: MoCo without momentum update and queue (sec. 6)
+    spectra: LoopSettings = LoopSettings(batch_size=64, lr=2e-5, weight_decay=5e-6, patience=40)
+    lightcurves: LoopSettings = LoopSettings(lr=5e-5, weight_decay=1e-5, patience=40)
+    dualformer: LoopSettings = LoopSettings()
+    baselines: LoopSettings = LoopSettings()
+    finetune: LoopSettings = LoopSettings(patience=10)
+
+
+# The demo's tiny models learn in minutes on 2 CPU cores only with larger steps than the
+# reference's (sec. 10), which are tuned for the paper-size models.
+_DEMO_LOOP = {"max_epochs": 30, "lr": 1e-3, "weight_decay": 1e-5, "patience": 8}
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "demo": {"archive": {"lamost_mode": "tree"}},
+    "demo": {
+        "archive": {"lamost_mode": "tree"},
+        "training": {
+            "spectra": {**_DEMO_LOOP, "batch_size": 32, "max_epochs": 80, "patience": 20},
+            "lightcurves": {**_DEMO_LOOP, "batch_size": 32},
+            "dualformer": {**_DEMO_LOOP, "batch_size": 32},
+            "baselines": {**_DEMO_LOOP, "batch_size": 32},
+            "finetune": {**_DEMO_LOOP, "max_epochs": 60, "batch_size": 32, "patience": 15},
+        },
+    },
     "paper": {},
 }
 
@@ -158,6 +202,7 @@ class Settings(BaseSettings):
     spectra: SpectraSettings = SpectraSettings()
     lightcurves: LightcurveSettings = LightcurveSettings()
     labels: LabelSettings = LabelSettings()
+    training: TrainingSettings = TrainingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -27,6 +27,8 @@ class UniqueStarBatchSampler(Sampler[list[int]]):
     holds ceil or floor of N / n_batches <= batch_size rows. Batch order and the order inside
     each batch are then shuffled. All randomness comes from ``generator``: the same
     generator state gives the same epoch, and each iteration advances it (a new epoch).
+    With ``seed`` instead, ``set_epoch(e)`` (Lightning calls it) makes epoch e's batches a
+    function of (seed, e) alone, so a resumed run sees the same batches.
     """
 
     def __init__(
@@ -34,6 +36,8 @@ class UniqueStarBatchSampler(Sampler[list[int]]):
         star_ids: Sequence[object] | np.ndarray | torch.Tensor,
         batch_size: int,
         generator: torch.Generator | None = None,
+        *,
+        seed: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
@@ -46,9 +50,17 @@ class UniqueStarBatchSampler(Sampler[list[int]]):
         self.n_stars = int(counts.size)
         self.batch_size = int(batch_size)
         self.generator = generator
+        self.seed = seed
+        if seed is not None:
+            self.set_epoch(0)
         n = int(ids.size)
         self._n = n
         self.n_batches = max(-(-n // self.batch_size), int(counts.max()))
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.seed is None:
+            raise ValueError("set_epoch needs a sampler built with a seed")
+        self.generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
 
     def __len__(self) -> int:
         return self.n_batches

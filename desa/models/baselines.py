@@ -10,7 +10,9 @@ by one MLP projection head per modality (``ProjectionHead``); the losses are the
   a separately initialised frozen copy, no momentum update, no queue (sec. 6).
 - ``SimSiamAligner``: projector + predictor, symmetric negative cosine with stop-gradient.
 - ``VICRegAligner``: VICReg between the two projected modalities (25 / 25 / 0.1).
-- ``UnimodalHead``: one modality only (the "only spectra" / "only light curve" baselines).
+- The unimodal baselines ("only spectra" / "only light curve") are the fine-tuning heads
+  of `desa.training.finetune` on one encoder's frozen features (the reference's
+  ``UniModalFineTuner``); they need no aligner.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ __all__ = [
     "MoCoAligner",
     "ProjectionHead",
     "SimSiamAligner",
-    "UnimodalHead",
     "VICRegAligner",
 ]
 
@@ -98,7 +99,7 @@ def _check(spec_feat: torch.Tensor, lc_feat: torch.Tensor, cfg: BaselineConfig) 
 class MoCoAligner(nn.Module):
     """Bidirectional MoCo between spectra and light-curve features (sec. 6).
 
-    ``step`` (also ``forward``), in train mode and with ``reference=False``:
+    ``loss`` (also ``forward``), in train mode and with ``reference=False``:
       1. key heads <- m * key + (1 - m) * query, for every parameter (no gradient);
       2. q_s, q_l from the query heads; k_s, k_l from the key heads under no_grad;
       3. loss = (info_nce(q_s, k_l, T, queue_l) + info_nce(q_l, k_s, T, queue_s)) / 2,
@@ -170,7 +171,7 @@ class MoCoAligner(nn.Module):
         _check(spec_feat, lc_feat, self.config)
         return self.spec_q(spec_feat.detach()) + self.lc_q(lc_feat.detach())
 
-    def step(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
+    def loss(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
         """Loss of one training step; updates the key heads and queues (see class doc)."""
         _check(spec_feat, lc_feat, self.config)
         spec_feat, lc_feat = spec_feat.detach(), lc_feat.detach()
@@ -191,7 +192,7 @@ class MoCoAligner(nn.Module):
         return loss
 
     def forward(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
-        return self.step(spec_feat, lc_feat)
+        return self.loss(spec_feat, lc_feat)
 
 
 class _PairProjector(nn.Module):
@@ -251,20 +252,3 @@ class VICRegAligner(_PairProjector):
 
     def loss(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
         return vicreg_loss(*self(spec_feat, lc_feat), *self.weights)
-
-
-class UnimodalHead(nn.Module):
-    """One modality only ("only spectra" / "only light curve"): feature -> embedding."""
-
-    def __init__(self, config: BaselineConfig, modality: str) -> None:
-        super().__init__()
-        if modality not in ("spec", "lc"):
-            raise ValueError(f"modality must be 'spec' or 'lc'; got {modality!r}")
-        self.config, self.modality = config, modality
-        self.in_dim = config.spec_dim if modality == "spec" else config.lc_dim
-        self.head = ProjectionHead(self.in_dim, config.hidden, config.embed_dim)
-
-    def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        if feat.ndim != 2 or feat.shape[1] != self.in_dim:
-            raise ValueError(f"feature must be (B, {self.in_dim}); got {tuple(feat.shape)}")
-        return self.head(feat.detach())

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from desa.losses import ConformalCorrections, apply_calibration, conformal_calibrate, cqr_loss
+from desa.models.layers import TargetScaling
 
 __all__ = [
     "AgeHead",
@@ -153,17 +154,20 @@ class AgeHead(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.net = _mlp(cfg, len(cfg.quantiles))
+        self.target = TargetScaling(1)  # Gyr around the training ages (identity until fit)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.cfg.in_dim)
+        return self.target(self._quantiles(x).unsqueeze(1))
+
+    def _quantiles(self, x: torch.Tensor) -> torch.Tensor:
         raw = self.net(x)  # (B, Q)
         k = self.cfg.median_index
         median = raw[:, :1]
         gaps = F.softplus(raw[:, 1:])  # (B, Q-1) > 0
         lower = median - torch.cumsum(gaps[:, :k], dim=1)  # outward from the median
         upper = median + torch.cumsum(gaps[:, k:], dim=1)
-        out = torch.cat([lower.flip(1), median, upper], dim=1)
-        return out.unsqueeze(1)
+        return torch.cat([lower.flip(1), median, upper], dim=1)
 
 
 def age_loss(

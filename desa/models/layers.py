@@ -107,6 +107,49 @@ class RoPEMultiheadAttention(nn.Module):
 # --------------------------------------------------------------------------------------
 
 
+class TargetScaling(nn.Module):
+    """Maps a head's raw (B, L, Q) output to label units: raw * scale + centre, per label.
+
+    Identity until `fit` sets the centre and scale from training targets (median and
+    standard deviation, NaN skipped). A head then starts near the data instead of at zero,
+    which matters for labels far from zero such as logg ~ 4.4 (the reference regresses the
+    raw values). Both are buffers, so they travel with the weights in every checkpoint.
+    """
+
+    def __init__(self, n_labels: int) -> None:
+        super().__init__()
+        self.register_buffer("center", torch.zeros(n_labels))
+        self.register_buffer("scale", torch.ones(n_labels))
+
+    @torch.no_grad()
+    def fit(self, targets: torch.Tensor) -> None:
+        """targets (N, L), NaN = unknown; a label without two finite values stays identity."""
+        for j in range(targets.shape[1]):
+            y = targets[:, j][torch.isfinite(targets[:, j])]
+            if y.numel() >= 2 and float(y.std()) > 0:
+                self.center[j], self.scale[j] = y.median(), y.std()
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw * self.scale[:, None] + self.center[:, None]
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std with the training split's statistics kept as buffers (a head's
+    input scaling travels with its weights)."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", torch.where(std > 0, std, torch.ones_like(std)).float())
+
+    @classmethod
+    def fit(cls, x: torch.Tensor) -> Standardize:
+        return cls(x.mean(0), x.std(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 class FeedForward(nn.Module):
     """LayerNorm -> Linear(D, mD) -> SiLU -> Dropout -> Linear(mD, D) -> Dropout (sec. 2 `ffn`).
 

@@ -25,6 +25,7 @@ from desa.models.layers import (
     ConvModule,
     RoPEMultiheadAttention,
     RotaryEmbedding,
+    TargetScaling,
     count_parameters,
 )
 from desa.preprocess.lightcurves import acf_torch, fft_features_torch
@@ -36,6 +37,7 @@ __all__ = [
     "PeriodHead",
     "SimSiamHead",
     "count_parameters",
+    "first_window",
     "lightcurve_inputs",
     "random_crop",
     "simsiam_step",
@@ -83,15 +85,16 @@ class LightCurveEncoderConfig:
 
     @classmethod
     def demo(cls) -> LightCurveEncoderConfig:
-        """Tiny: forward + backward on a batch of 8 in well under a second on CPU."""
+        """Tiny: forward + backward on a batch of 8 in well under a second on CPU. The crop is
+        90 days (4320 cadences), long enough to hold a few rotations of most demo stars."""
         return cls(
-            crop_length=240,
+            crop_length=4320,
             cnn_stem=8,
             cnn_channels=(8, 16, 16),
             d_model=16,
             n_heads=2,
             n_blocks=2,
-            patch=8,
+            patch=32,
             feature_dim=16,
             projector_hidden=16,
             predictor_hidden=16,
@@ -120,6 +123,21 @@ def random_crop(
         return F.pad(flux, (0, length - total), value=math.nan)
     start = torch.randint(0, total - length + 1, (batch,), generator=generator)
     index = start.to(flux.device)[:, None] + torch.arange(length, device=flux.device)
+    return torch.gather(flux, 1, index)
+
+
+def first_window(flux: torch.Tensor, length: int) -> torch.Tensor:
+    """The deterministic crop used at inference: `length` samples from each row's first
+    finite sample (moved back when it would run past the end); NaN-padded like
+    `random_crop` when the series is shorter than `length`."""
+    if flux.dim() != 2:
+        raise ValueError(f"expected a (B, T) series, got shape {tuple(flux.shape)}")
+    total = flux.shape[1]
+    if total < length:
+        return F.pad(flux, (0, length - total), value=math.nan)
+    first = torch.isfinite(flux).int().argmax(dim=1)  # 0 when a row has no finite sample
+    start = first.clamp(max=total - length)
+    index = start[:, None] + torch.arange(length, device=flux.device)
     return torch.gather(flux, 1, index)
 
 
@@ -310,7 +328,8 @@ class SimSiamHead(nn.Module):
 
 
 class PeriodHead(nn.Module):
-    """Quantile head on cat(z1, z2): Linear-BN-GELU-Dropout-Linear -> (B, 1, Q) of Prot/70 (§3)."""
+    """Quantile head on cat(z1, z2): Linear-BN-GELU-Dropout-Linear -> (B, 1, Q) of Prot/70 (§3),
+    then `TargetScaling`."""
 
     def __init__(self, cfg: LightCurveEncoderConfig) -> None:
         super().__init__()
@@ -322,11 +341,12 @@ class PeriodHead(nn.Module):
             nn.Dropout(cfg.period_dropout),
             nn.Linear(cfg.period_hidden, len(cfg.quantiles)),
         )
+        self.target = TargetScaling(1)
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor | None = None) -> torch.Tensor:
         """z2 defaults to z1 (one view at inference)."""
         z = torch.cat([z1, z1 if z2 is None else z2], dim=-1)
-        return self.net(z).view(z.shape[0], 1, len(self.quantiles))
+        return self.target(self.net(z).view(z.shape[0], 1, len(self.quantiles)))
 
 
 def simsiam_step(

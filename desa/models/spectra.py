@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from desa.losses import cqr_loss
-from desa.models.layers import ConformerBlock, RotaryEmbedding, count_parameters
+from desa.models.layers import ConformerBlock, RotaryEmbedding, TargetScaling, count_parameters
 
 __all__ = [
     "HybridLoss",
@@ -199,7 +199,8 @@ class MaskedFillingDecoder(nn.Module):
 
 
 class QuantileHead(nn.Module):
-    """Linear(D, H) -> BN -> SiLU -> Dropout -> Linear(H, L*Q), reshaped (B, L, Q) (sec. 2)."""
+    """Linear(D, H) -> BN -> SiLU -> Dropout -> Linear(H, L*Q), reshaped (B, L, Q) (sec. 2),
+    then `TargetScaling` to label units."""
 
     def __init__(
         self,
@@ -219,9 +220,11 @@ class QuantileHead(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden, n_labels * len(self.quantiles)),
         )
+        self.target = TargetScaling(n_labels)
 
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
-        return self.net(feature).view(feature.shape[0], self.n_labels, len(self.quantiles))
+        raw = self.net(feature).view(feature.shape[0], self.n_labels, len(self.quantiles))
+        return self.target(raw)
 
 
 class SpectraModelOutput(NamedTuple):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flows.stage import StageDef
-from flows.stages import catalogs, crossmatch, demo_sky, fetch, labels, preprocess
+from flows.stages import catalogs, crossmatch, demo_sky, fetch, labels, preprocess, train
 
 STAGES: tuple[StageDef, ...] = (
     demo_sky.STAGE,
@@ -14,6 +14,12 @@ STAGES: tuple[StageDef, ...] = (
     preprocess.SPECTRA,
     preprocess.LIGHTCURVES,
     labels.STAGE,
+    train.TRAIN_SPECTRA,
+    train.TRAIN_LIGHTCURVES,
+    train.FEATURES,
+    train.TRAIN_DUALFORMER,
+    train.TRAIN_BASELINES,
+    train.FINETUNE,
 )
 
 

@@ -9,7 +9,6 @@ from desa.models.baselines import (
     BaselineConfig,
     MoCoAligner,
     SimSiamAligner,
-    UnimodalHead,
     VICRegAligner,
 )
 from desa.models.dualformer import freeze
@@ -62,7 +61,7 @@ def test_momentum_update_exact_ema_and_no_grad():
     _perturb_queries(m)
     q = {n: p.detach().clone() for n, p in m.named_parameters() if n.startswith(("spec_q", "lc_q"))}
     k = {n: p.detach().clone() for n, p in m.named_parameters() if n.startswith(("spec_k", "lc_k"))}
-    loss = m.step(*_feats())
+    loss = m.loss(*_feats())
     loss.backward()
     for name, k_old in k.items():
         qn = name.replace("spec_k", "spec_q").replace("lc_k", "lc_q")
@@ -78,7 +77,7 @@ def test_queue_is_fifo_of_last_keys():
     keys_s, keys_l = [], []
     for i in range(4):  # 4 x 4 = 16 keys through a queue of 10
         s, lc = _feats(4, seed=i)
-        m.step(s, lc)
+        m.loss(s, lc)
         with torch.no_grad():  # the keys enqueued were computed with the updated key heads
             keys_s.append(m.spec_k(s))
             keys_l.append(m.lc_k(lc))
@@ -92,7 +91,7 @@ def test_queue_is_used_as_negatives():
     torch.manual_seed(0)
     m = MoCoAligner(CFG).eval()  # eval: no update, but the queue is read
     s, lc = _feats()
-    no_queue = m.step(s, lc)
+    no_queue = m.loss(s, lc)
     with torch.no_grad():
         m.queue_spec.normal_()
         m.queue_lc.normal_()
@@ -100,7 +99,7 @@ def test_queue_is_used_as_negatives():
         q_s, q_l, k_s, k_l = m.spec_q(s), m.lc_q(lc), m.spec_k(s), m.lc_k(lc)
     t = CFG.temperature
     expected = 0.5 * (info_nce(q_s, k_l, t, m.queue_lc) + info_nce(q_l, k_s, t, m.queue_spec))
-    got = m.step(s, lc)
+    got = m.loss(s, lc)
     torch.testing.assert_close(got, expected)
     assert got > no_queue  # more negatives
     assert int(m.queue_len) == 10 and int(m.queue_ptr) == 0  # eval mode enqueues nothing
@@ -116,7 +115,7 @@ def test_reference_flag_disables_momentum_and_queue():
     _perturb_queries(m)
     k = [p.detach().clone() for p in (*m.spec_k.parameters(), *m.lc_k.parameters())]
     s, lc = _feats()
-    loss = m.step(s, lc)
+    loss = m.loss(s, lc)
     loss.backward()
     for old, new in zip(k, (*m.spec_k.parameters(), *m.lc_k.parameters()), strict=True):
         assert torch.equal(old, new)
@@ -144,7 +143,7 @@ def _frozen_encoders():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: (lambda m: (m, m.step))(MoCoAligner(CFG)),
+        lambda: (lambda m: (m, m.loss))(MoCoAligner(CFG)),
         lambda: (lambda m: (m, m.loss))(SimSiamAligner(CFG)),
         lambda: (lambda m: (m, m.loss))(VICRegAligner(CFG)),
     ],
@@ -168,7 +167,7 @@ def test_losses_reach_heads_not_frozen_encoders(make):
 def test_losses_decrease_with_training(cls):
     torch.manual_seed(0)
     model = cls(CFG)
-    loss_fn = model.step if cls is MoCoAligner else model.loss
+    loss_fn = model.loss
     s, lc = _feats(16)
     lc = s[:, : CFG.lc_dim]  # the two "modalities" are related views
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -181,32 +180,22 @@ def test_losses_decrease_with_training(cls):
     assert loss_fn(s, lc).item() < first
 
 
-def test_embeddings_and_unimodal_heads():
+def test_embeddings():
     s, lc = _feats()
     assert MoCoAligner(CFG).embed(s, lc).shape == (6, CFG.embed_dim)
     assert SimSiamAligner(CFG).embed(s, lc).shape == (6, 2 * CFG.embed_dim)
     assert VICRegAligner(CFG).embed(s, lc).shape == (6, CFG.embed_dim)
-    head_s, head_l = UnimodalHead(CFG, "spec"), UnimodalHead(CFG, "lc")
-    assert head_s(s).shape == head_l(lc).shape == (6, CFG.embed_dim)
-    enc, _, f_s, _ = _frozen_encoders()
-    head_s(f_s).sum().backward()
-    assert all(p.grad is None for p in enc.parameters())
-    assert all(p.grad is not None for p in head_s.parameters())
-    with pytest.raises(ValueError):
-        UnimodalHead(CFG, "both")
-    with pytest.raises(ValueError):
-        head_s(lc)
 
 
 def test_bad_input():
     s, lc = _feats()
     m = MoCoAligner(CFG)
     with pytest.raises(ValueError):
-        m.step(s, lc[:3])
+        m.loss(s, lc[:3])
     with pytest.raises(ValueError):
-        m.step(lc, s)
+        m.loss(lc, s)
     bad = s.clone()
     bad[0, 0] = float("nan")
     with pytest.raises(ValueError):
-        m.step(bad, lc)
+        m.loss(bad, lc)
     assert int(m.queue_len) == 0

@@ -1,0 +1,156 @@
+"""Fine-tuning heads on every feature set's star embeddings (desa_reference.md sec. 7).
+
+For each feature set: a binary-vs-single classifier (BCE, positives up-weighted by the
+training class ratio) and an age regressor (CQR, quantiles 0.14/0.5/0.86) whose interval is
+calibrated on the validation stars (split-conformal). Inputs are standardised with the
+training stars' statistics, kept with the head's weights. Scores are on the test stars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+from torch import nn
+
+from desa.losses import apply_calibration, conformal_calibrate
+from desa.models.heads import AgeHead, BinaryHead, HeadConfig, interval_coverage
+from desa.models.layers import Standardize
+from desa.training.data import ArrayBatches, batch_loader
+from desa.training.embeddings import FEATURE_SETS
+from desa.training.fit import FitResult
+from desa.training.runs import Job
+from desa.training.tasks import HeadTask
+
+BINARY_CODES = {"binary": 1.0, "single": 0.0}  # labels/binary.parquet `label`; other = NaN
+
+
+def star_targets(stars: pd.DataFrame, binary: pd.DataFrame, ages: pd.DataFrame) -> pd.DataFrame:
+    """Per star: ``binary`` (1, 0 or NaN) and ``age_gyr`` (NaN when unknown)."""
+    label = binary.set_index("kic")["label"].map(BINARY_CODES)
+    age = ages.set_index("kic")["age_gyr"]
+    return pd.DataFrame(
+        {
+            "binary": stars["kic"].map(label).astype("float64").to_numpy(),
+            "age_gyr": stars["kic"].map(age).astype("float64").to_numpy(),
+        }
+    )
+
+
+def _train_head(
+    job: Job,
+    model: nn.Sequential,
+    config: HeadConfig,
+    x: np.ndarray,
+    y: np.ndarray,
+    kic: np.ndarray,
+    split: np.ndarray,
+    pos_weight: float | None = None,
+) -> FitResult:
+    def dataset(name: str) -> ArrayBatches:
+        keep = (split == name) & np.isfinite(y)
+        return ArrayBatches({"x": x[keep], "y": y[keep].astype("f4"), "kic": kic[keep]})
+
+    def loader(data: ArrayBatches, shuffle: bool):
+        return batch_loader(data, job.sampler(np.zeros(len(data), "i8"), shuffle))
+
+    train, val = dataset("train"), dataset("val")
+    task = HeadTask(model, pos_weight=pos_weight, **job.task_args(config, head=job.name))
+    result = job.fit(task, loader(train, True), loader(val, False))
+    job.best(result, model)
+    return result
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: np.ndarray, device: torch.device) -> np.ndarray:
+    return model.to(device).eval()(torch.from_numpy(x).to(device)).float().cpu().numpy()
+
+
+def _binary_scores(y: np.ndarray, p: np.ndarray, test: np.ndarray) -> dict[str, float | None]:
+    keep = test & np.isfinite(y)
+    both = len(np.unique(y[keep])) == 2
+    return {
+        "binary_auc": float(roc_auc_score(y[keep], p[keep])) if both else None,
+        "binary_ap": float(average_precision_score(y[keep], p[keep])) if both else None,
+        "binary_n_test": int(keep.sum()),
+    }
+
+
+def _age_scores(
+    y: np.ndarray, q: np.ndarray, calibrated: np.ndarray, test: np.ndarray, quantiles
+) -> dict[str, float | None]:
+    keep = test & np.isfinite(y)
+    if not keep.any():
+        return {"age_mae_gyr": None, "age_rmse_gyr": None, "age_coverage": None, "age_n_test": 0}
+    error = q[keep, 0, len(quantiles) // 2] - y[keep]
+    coverage = interval_coverage(calibrated[keep], y[keep], quantiles)
+    return {
+        "age_mae_gyr": float(np.mean(np.abs(error))),
+        "age_rmse_gyr": float(np.sqrt(np.mean(error**2))),
+        "age_coverage": next(iter(coverage.values())),
+        "age_n_test": int(keep.sum()),
+    }
+
+
+def finetune(
+    job_for: Callable[[str], Job],
+    stars: pd.DataFrame,
+    embeddings: dict[str, np.ndarray],
+    targets: pd.DataFrame,
+    head: HeadConfig,
+    on_trained: Callable[[str, FitResult], None],
+) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Train both heads on each feature set; (predictions for every star, scores per set).
+
+    ``on_trained(job name, result)`` is called as soon as each head is trained (to publish
+    it); the job names are ``<feature set>-binary`` and ``<feature set>-age``.
+    """
+    split, kic = stars["split"].to_numpy(), stars["kic"].to_numpy("i8")
+    train, val, test = (split == "train"), (split == "val"), (split == "test")
+    y_bin, y_age = targets["binary"].to_numpy(), targets["age_gyr"].to_numpy()
+    positives = np.nansum(y_bin[train])
+    negatives = np.sum(np.isfinite(y_bin[train])) - positives
+    pos_weight = float(negatives / positives) if positives else None
+    predictions, scores = [], {}
+    for name in FEATURE_SETS:
+        x = embeddings[name].astype("f4")
+        config = replace(head, in_dim=x.shape[1])
+        scaler = Standardize.fit(torch.from_numpy(x[train]))
+        job = job_for(f"{name}-binary")
+        classifier = nn.Sequential(scaler, BinaryHead(config))
+        on_trained(job.name, _train_head(job, classifier, config, x, y_bin, kic, split, pos_weight))
+        job = job_for(f"{name}-age")
+        age_head = AgeHead(config)
+        age_head.target.fit(torch.from_numpy(y_age[train][:, None]))
+        regressor = nn.Sequential(Standardize(scaler.mean, scaler.std), age_head)
+        on_trained(job.name, _train_head(job, regressor, config, x, y_age, kic, split))
+        p = 1.0 / (1.0 + np.exp(-_predict(classifier, x, job.device)))
+        q = _predict(regressor, x, job.device)  # (N, 1, Q) in Gyr
+        cal = val & np.isfinite(y_age)
+        corrections = conformal_calibrate(q[cal], y_age[cal][:, None], config.quantiles)
+        calibrated = apply_calibration(q, corrections)
+        scores[name] = {
+            **_binary_scores(y_bin, p, test),
+            **_age_scores(y_age, q, calibrated, test, config.quantiles),
+        }
+        predictions.append(
+            pd.DataFrame(
+                {
+                    "model": name,
+                    "kic": kic,
+                    "star_id": stars["star_id"].to_numpy(),
+                    "split": split,
+                    "binary": y_bin,
+                    "binary_prob": p,
+                    "age_gyr": y_age,
+                    "age_median": q[:, 0, len(config.quantiles) // 2],
+                    "age_lo": calibrated[:, 0, 0],
+                    "age_hi": calibrated[:, 0, -1],
+                }
+            )
+        )
+    return pd.concat(predictions, ignore_index=True), scores
