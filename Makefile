@@ -17,6 +17,7 @@ run: $(INSTALLED)
 	$(BIN)/desa rebuild
 
 test: $(INSTALLED)
+	scripts/install-chromium.sh
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)

@@ -153,6 +153,17 @@ class TrainingSettings(BaseModel):
     finetune: LoopSettings = LoopSettings(patience=10)
 
 
+class ProductsSettings(BaseModel):
+    """UMAP maps, the comparison and the explorer (paper sec. 6)."""
+
+    umap_neighbors: int = Field(15, ge=2)
+    umap_min_dist: float = Field(0.1, ge=0)
+    umap_fit_max: int = Field(50_000, ge=3)  # training stars a reducer is fitted on, at most
+    few_shot_fraction: float = Field(0.1, gt=0, lt=1)  # of the test stars, as the paper
+    neighbors: int = Field(10, ge=1)  # nearest stars listed per star in the explorer
+    seed: int = 0
+
+
 # The demo's tiny models learn in minutes on 2 CPU cores only with larger steps than the
 # reference's (sec. 10), which are tuned for the paper-size models.
 _DEMO_LOOP = {"max_epochs": 30, "lr": 1e-3, "weight_decay": 1e-5, "patience": 8}
@@ -166,6 +177,8 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
             "baselines": {**_DEMO_LOOP, "batch_size": 32},
             "finetune": {**_DEMO_LOOP, "max_epochs": 60, "batch_size": 32, "patience": 15},
         },
+        # ~30 test stars: 10% (the paper's share) would fit a linear map on 3 stars.
+        "products": {"few_shot_fraction": 0.5},
     },
     "paper": {},
 }
@@ -203,6 +216,7 @@ class Settings(BaseSettings):
     lightcurves: LightcurveSettings = LightcurveSettings()
     labels: LabelSettings = LabelSettings()
     training: TrainingSettings = TrainingSettings()
+    products: ProductsSettings = ProductsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ from desa.config import Settings
 from flows.stage import Freshness, StageContext, plan
 from flows.stages import stage_named, stages_for
 from storage.layout import DataRoot
+from storage.tables import read_parquet
 
 app = typer.Typer(
     help="DESA pipeline: survey data to DESA embeddings of stars.", no_args_is_help=True
@@ -53,18 +54,23 @@ def run(
 @app.command()
 def rebuild(
     force: Annotated[bool, typer.Option("--force", help="Rerun every stage.")] = False,
+    until: Annotated[str | None, typer.Option(help="Stop after this stage, e.g. labels.")] = None,
 ) -> None:
     """Run every stage of the profile in order; unchanged stages are skipped."""
     settings = Settings()
-    if not force and all(f.fresh for f in _plan(settings, DataRoot(settings.data_root))):
+    root = DataRoot(settings.data_root)
+    if not force and all(f.fresh for f in _plan(settings, root, until)):
         # Nothing to do: say so without starting a Prefect run (and its API server).
         console.print("rebuild: every stage is up to date; nothing to run (see `desa status`)")
-        return
-    from flows.pipeline import rebuild as rebuild_flow
+    else:
+        from flows.pipeline import rebuild as rebuild_flow
 
-    results = rebuild_flow(force=force)
-    ran = [r["stage"] for r in results if r["ran"]]
-    console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
+        results = rebuild_flow(force=force, until=until)
+        ran = [r["stage"] for r in results if r["ran"]]
+        console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
+    for name in ("index.html", "explorer.html"):
+        if root.fs.exists(root.path("report", name)):
+            console.print(f"report: {root.store_url('report', name)}")
 
 
 def _short_paths(paths: dict[str, str], root: DataRoot) -> str:
@@ -75,8 +81,8 @@ def _short_paths(paths: dict[str, str], root: DataRoot) -> str:
     return f"{len(relative)} files in " + ", ".join(f"{f}/" for f in folders)
 
 
-def _plan(settings: Settings, root: DataRoot) -> list[Freshness]:
-    return plan(stages_for(settings.profile), StageContext(settings, root))
+def _plan(settings: Settings, root: DataRoot, until: str | None = None) -> list[Freshness]:
+    return plan(stages_for(settings.profile, until), StageContext(settings, root))
 
 
 @app.command()
@@ -96,6 +102,52 @@ def status() -> None:
             f"[{colour}]{freshness.reason}[/]",
             f"{state.finished_at} ({state.duration_s:.1f} s)" if state else "never",
             _short_paths(state.paths, root) if state else "",
+        )
+    console.print(table)
+
+
+@app.command()
+def neighbors(
+    kic: Annotated[int, typer.Argument(help="Kepler Input Catalog id of a star with a pair.")],
+    k: Annotated[int, typer.Option("-k", help="How many neighbours.")] = 10,
+    model: Annotated[str, typer.Option(help="Embedding: desa or a baseline.")] = "desa",
+) -> None:
+    """The stars nearest to KIC in embedding space, with their labels (similarity search)."""
+    from desa.products.neighbors import neighbors_of
+    from desa.training.embeddings import read_embeddings
+
+    root = DataRoot(Settings().data_root)
+    url = root.store_url("embeddings.zarr")
+    if not root.fs.exists(root.path("embeddings.zarr")):
+        raise typer.BadParameter(f"{url} does not exist: run `desa rebuild` (stage embed) first")
+    stars, values, _ = read_embeddings(url, "stars")
+    if model not in values:
+        raise typer.BadParameter(f"unknown embedding {model!r}; choose from {sorted(values)}")
+    try:
+        found = neighbors_of(kic, stars, values[model], k)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from exc
+    pairs = read_parquet(root.fs, root.path("labels", "pairs.parquet"))
+    labels = pairs.groupby("kic")[["teff", "logg", "feh", "prot"]].mean()
+    cmd = read_parquet(root.fs, root.path("labels", "cmd.parquet")).set_index("kic")["cmd_class"]
+    rows = found.join(labels, on="kic").join(cmd, on="kic")
+    table = Table(
+        "kic",
+        "distance",
+        "Teff (K)",
+        "logg",
+        "[Fe/H]",
+        "Prot (d)",
+        "CMD class",
+        title=f"{len(rows)} nearest stars to KIC {kic} ({model})",
+    )
+    for row in rows.itertuples():
+        cells = (row.teff, row.logg, row.feh, row.prot)
+        table.add_row(
+            str(row.kic),
+            f"{row.distance:.3g}",
+            *("–" if v != v else f"{v:.4g}" for v in cells),
+            row.cmd_class if isinstance(row.cmd_class, str) else "–",
         )
     console.print(table)
 
@@ -145,6 +197,55 @@ def bench_preprocess(
     from desa.bench.suite import preprocess_benchmark
 
     _print_measures(preprocess_benchmark(copies=copies), as_json)
+
+
+@bench_app.command("train")
+def bench_train(
+    profile: Annotated[str, typer.Option(help="Model profile: demo, paper or all.")] = "all",
+    steps: Annotated[
+        int | None, typer.Option(help="Timed optimiser steps (default: per device).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Training samples/s and FLOPs/sample per model and profile; MFU on a known CUDA GPU."""
+    from desa.bench.train import train_benchmark
+
+    if profile not in ("demo", "paper", "all"):
+        raise typer.BadParameter(f"unknown profile {profile!r}", param_hint="--profile")
+    profiles = ("demo", "paper") if profile == "all" else (profile,)
+    result = train_benchmark(profiles, steps=steps)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    table = Table(
+        "profile", "model", "params", "batch", "s/step", "samples/s", "FLOP/sample", "MFU"
+    )
+    for run in result["runs"]:
+        mfu = run["mfu"]
+        table.add_row(
+            run["profile"],
+            run["model"],
+            f"{run['parameters']:.3g}",
+            str(run["batch_size"]),
+            f"{run['seconds_per_step']:.3g}",
+            f"{run['samples_per_s']:.3g}",
+            f"{run['flops_per_sample']:.3g}",
+            "—" if mfu is None else f"{mfu:.1%}",
+        )
+    console.print(table)
+    console.print(f"{result['device_name']}: {result['mfu_note']}")
+
+
+@bench_app.command("products")
+def bench_products(
+    n: Annotated[int, typer.Option(help="N: stars (the runs use N and 4N).")] = 2000,
+    profile: Annotated[str, typer.Option(help="Model widths: demo or paper.")] = "demo",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Embedding throughput and UMAP fit / transform time at N and 4N."""
+    from desa.bench.products import products_benchmark
+
+    _print_measures(products_benchmark(n, profile), as_json)
 
 
 def _print_measures(result: dict, as_json: bool) -> None:

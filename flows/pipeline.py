@@ -45,7 +45,7 @@ STAGE_FLOWS = _StageFlows({stage.name: _stage_flow(stage) for stage in STAGES})
 
 
 @flow(name="rebuild", description="Run every stage of the profile in order.", log_prints=True)
-def rebuild(force: bool = False) -> list[dict]:
-    """Stages run in order; each skips itself when its cache key is unchanged."""
+def rebuild(force: bool = False, until: str | None = None) -> list[dict]:
+    """Stages run in order (up to ``until``); each skips itself when its key is unchanged."""
     profile = Settings().profile
-    return [STAGE_FLOWS[stage.name](force=force) for stage in stages_for(profile)]
+    return [STAGE_FLOWS[stage.name](force=force) for stage in stages_for(profile, until)]

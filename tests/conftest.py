@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from desa.testing import real_data_dir
 
@@ -16,6 +18,24 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 # Prefect logs the ephemeral server's shutdown at exit, after pytest closed its capture.
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ.pop("PREFECT_API_URL", None)
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium, installed by scripts/install-chromium.sh
+# The closed network refuses Chromium's background connections; Playwright gives every launch
+# a fresh, empty profile (it stands for --user-data-dir).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Read at import: the autouse fixture below clears DESA_* variables before each test.
+TEST_OUTPUTS = Path(
+    os.environ.get("DESA_TEST_OUTPUTS", Path(__file__).resolve().parents[1] / ".test-outputs")
+)
 
 
 @pytest.fixture(autouse=True)
@@ -33,3 +53,39 @@ def real_data() -> Path:
     if not (path / "lamost").is_dir() or not (path / "kepler").is_dir():
         pytest.skip(f"real survey files not found at {path} (set DESA_REAL_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium; a skip would hide a broken set-up (`make test` installs it)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: run scripts/install-chromium.sh (make test does)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Callable[[Path], tuple[Page, list[str]]]:
+    """Open a local HTML file; console errors and uncaught exceptions collect in the list."""
+
+    def open_(path: Path) -> tuple[Page, list[str]]:
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        page.set_default_timeout(10_000)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        return page, errors
+
+    return open_
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """Where browser tests keep their screenshots, with the test outputs."""
+    folder = TEST_OUTPUTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

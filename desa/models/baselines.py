@@ -65,8 +65,15 @@ class BaselineConfig:
     @classmethod
     def demo(cls, **overrides: object) -> BaselineConfig:
         """Tiny dimensions for the demo sky and the tests."""
+        # momentum 0.99: the demo trains a few hundred steps, too few for 0.999 keys to move
         base: dict[str, object] = dict(
-            spec_dim=16, lc_dim=8, embed_dim=8, hidden=16, queue_size=32, temperature=0.1
+            spec_dim=16,
+            lc_dim=8,
+            embed_dim=8,
+            hidden=16,
+            momentum=0.99,
+            queue_size=32,
+            temperature=0.1,
         )
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]

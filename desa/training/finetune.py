@@ -1,15 +1,17 @@
-"""Fine-tuning heads on every feature set's star embeddings (desa_reference.md sec. 7).
+"""Fine-tuning heads on every model's star embeddings (desa_reference.md sec. 7).
 
-For each feature set: a binary-vs-single classifier (BCE, positives up-weighted by the
-training class ratio) and an age regressor (CQR, quantiles 0.14/0.5/0.86) whose interval is
-calibrated on the validation stars (split-conformal). Inputs are standardised with the
-training stars' statistics, kept with the head's weights. Scores are on the test stars.
+For each model (DESA reads cat(W h_spec, Wᵀ h_lc), as the reference's heads do): a
+binary-vs-single classifier (BCE, positives up-weighted by the training class ratio) and an
+age regressor (CQR, quantiles 0.14/0.5/0.86) whose interval is calibrated on the validation
+stars (split-conformal). Inputs are standardised with the training stars' statistics, kept
+with the head's weights. Scores are on the test stars.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from desa.losses import apply_calibration, conformal_calibrate
 from desa.models.heads import AgeHead, BinaryHead, HeadConfig, interval_coverage
 from desa.models.layers import Standardize
 from desa.training.data import ArrayBatches, batch_loader
-from desa.training.embeddings import FEATURE_SETS
+from desa.training.embeddings import HEAD_INPUT, MODELS
 from desa.training.fit import FitResult
 from desa.training.runs import Job
 from desa.training.tasks import HeadTask
@@ -39,6 +41,12 @@ def star_targets(stars: pd.DataFrame, binary: pd.DataFrame, ages: pd.DataFrame) 
             "age_gyr": stars["kic"].map(age).astype("float64").to_numpy(),
         }
     )
+
+
+def _head(
+    scaler: Standardize, head: type[BinaryHead | AgeHead], config: HeadConfig
+) -> nn.Sequential:
+    return nn.Sequential(Standardize(scaler.mean, scaler.std), head(config))
 
 
 def _train_head(
@@ -116,17 +124,16 @@ def finetune(
     negatives = np.sum(np.isfinite(y_bin[train])) - positives
     pos_weight = float(negatives / positives) if positives else None
     predictions, scores = [], {}
-    for name in FEATURE_SETS:
-        x = embeddings[name].astype("f4")
+    for name in MODELS:
+        x = embeddings[HEAD_INPUT.get(name, name)].astype("f4")
         config = replace(head, in_dim=x.shape[1])
         scaler = Standardize.fit(torch.from_numpy(x[train]))
         job = job_for(f"{name}-binary")
-        classifier = nn.Sequential(scaler, BinaryHead(config))
+        classifier = job.build(partial(_head, scaler, BinaryHead, config))
         on_trained(job.name, _train_head(job, classifier, config, x, y_bin, kic, split, pos_weight))
         job = job_for(f"{name}-age")
-        age_head = AgeHead(config)
-        age_head.target.fit(torch.from_numpy(y_age[train][:, None]))
-        regressor = nn.Sequential(Standardize(scaler.mean, scaler.std), age_head)
+        regressor = job.build(partial(_head, scaler, AgeHead, config))
+        regressor[-1].target.fit(torch.from_numpy(y_age[train][:, None]))
         on_trained(job.name, _train_head(job, regressor, config, x, y_age, kic, split))
         p = 1.0 / (1.0 + np.exp(-_predict(classifier, x, job.device)))
         q = _predict(regressor, x, job.device)  # (N, 1, Q) in Gyr

@@ -118,7 +118,7 @@ def fit(
         resumed_at = int(checkpoint["epoch"]) + 1
         log(f"{name}: resuming from {last} at epoch {resumed_at}")
     with warnings.catch_warnings(), _quiet_lightning():
-        for noise in ("does not have many workers", "bottleneck", "exists and is not empty"):
+        for noise in ("many workers", "bottleneck", "exists and is not empty", "LeafSpec"):
             warnings.filterwarnings("ignore", message=f".*{noise}.*")
         history = EpochHistory(log, name)
         trainer = L.Trainer(

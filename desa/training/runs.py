@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import fsspec
 import numpy as np
@@ -53,6 +53,7 @@ from desa.training.tasks import (
 from storage.fingerprint import fingerprint_json
 
 BASELINES = ("moco", "moco_clean", "simsiam", "vicreg")
+T = TypeVar("T", bound=nn.Module)
 
 
 def plain(obj: Any) -> Any:
@@ -101,6 +102,12 @@ class Job:
     @property
     def device(self) -> torch.device:
         return training_device(self.training)
+
+    def build(self, factory: Callable[[], T]) -> T:
+        """A new model whose initial weights depend on the seed alone (not on whatever ran
+        before in this process), so a fresh run and a resumed one start alike."""
+        torch.manual_seed(self.training.seed)
+        return factory()
 
     def sampler(self, chunk_of: np.ndarray, shuffle: bool) -> ChunkBatchSampler:
         return ChunkBatchSampler(
@@ -168,7 +175,7 @@ def train_spectra(
     chunk = chunk_rows(store, "flux")
     splits = {s: spectra_split(store, labels, s) for s in ("train", "val", "test")}
     extra = {"ssl_weight": ssl_weight, "mask_rate": mask_rate}
-    model = SpectraModel(config)
+    model = job.build(lambda: SpectraModel(config))
     model.head.target.fit(torch.from_numpy(splits["train"].columns["labels"]))
     task = SpectraTask(model, **extra, **job.task_args(config, **extra))
     result = job.fit(
@@ -208,7 +215,7 @@ def train_lightcurves(
     """Light-curve encoder: SimSiam + CQR on Prot/70; test period error and coverage."""
     chunk = chunk_rows(store, "flux")
     splits = {s: lightcurve_split(store, labels, s) for s in ("train", "val", "test")}
-    model = LightCurveModel(LightCurveEncoder(config))
+    model = job.build(lambda: LightCurveModel(LightCurveEncoder(config)))
     prot = splits["train"].columns["prot"][:, None] / PERIOD_SCALE_DAYS
     model.period.target.fit(torch.from_numpy(prot))
     task = LightCurveTask(
@@ -259,7 +266,7 @@ def train_dualformer(
     job: Job, features: str, config: DualFormerConfig
 ) -> tuple[FitResult, dict[str, float]]:
     """DualFormer on the frozen features: 0.5 L_dual + 0.5 L_cov (sec. 4)."""
-    task = DualFormerTask(DualFormer(config), **job.task_args(config))
+    task = DualFormerTask(job.build(lambda: DualFormer(config)), **job.task_args(config))
     result = job.fit(task, *_feature_loaders(job, features))
     return result, result.losses
 
@@ -279,7 +286,7 @@ def train_baseline(
 ) -> tuple[FitResult, dict[str, float]]:
     """One baseline aligner on the frozen features (sec. 6); MoCo-clean keeps one spectrum
     per star in each batch."""
-    model = baseline_model(kind, config, reference_moco)
+    model = job.build(lambda: baseline_model(kind, config, reference_moco))
     task = AlignerTask(model, **job.task_args(config, kind=kind, reference_moco=reference_moco))
     result = job.fit(task, *_feature_loaders(job, features, star_unique=kind == "moco_clean"))
     return result, result.losses

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from flows.stage import StageDef
-from flows.stages import catalogs, crossmatch, demo_sky, fetch, labels, preprocess, train
+from flows.stages import (
+    catalogs,
+    crossmatch,
+    demo_sky,
+    fetch,
+    labels,
+    preprocess,
+    products,
+    train,
+)
 
 STAGES: tuple[StageDef, ...] = (
     demo_sky.STAGE,
@@ -19,12 +28,23 @@ STAGES: tuple[StageDef, ...] = (
     train.FEATURES,
     train.TRAIN_DUALFORMER,
     train.TRAIN_BASELINES,
+    train.EMBED,
     train.FINETUNE,
+    products.UMAP,
+    products.EVALUATE,
+    products.REPORT,
 )
 
 
-def stages_for(profile: str) -> list[StageDef]:
-    return [stage for stage in STAGES if profile in stage.profiles]
+def stages_for(profile: str, until: str | None = None) -> list[StageDef]:
+    """The profile's stages in order, up to and including ``until`` when given."""
+    stages = [stage for stage in STAGES if profile in stage.profiles]
+    if until is None:
+        return stages
+    names = [stage.name for stage in stages]
+    if until not in names:
+        raise KeyError(f"unknown stage {until!r}; stages are: {', '.join(names)}")
+    return stages[: names.index(until) + 1]
 
 
 def stage_named(name: str) -> StageDef:

@@ -1,4 +1,4 @@
-"""Training stages: encoders, frozen features, DualFormer, baselines and fine-tuning heads.
+"""Training stages: encoders, frozen features, DualFormer, baselines, embeddings, heads.
 
 Each model trains in-process (CPU, or CUDA when present) under Lightning, with checkpoints
 in ``checkpoints/<stage>/<identity>/`` so a killed stage resumes where it stopped. A finished
@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import fsspec
+import zarr
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -23,7 +24,13 @@ from desa.models.profiles import model_configs
 from desa.models.spectra import SpectraModel
 from desa.training import runs
 from desa.training.checkpoints import CheckpointError, read_checkpoint, weights_fingerprint
-from desa.training.embeddings import Aligners, pair_embeddings, star_embeddings
+from desa.training.embeddings import (
+    Aligners,
+    pair_embeddings,
+    read_embeddings,
+    star_embeddings,
+    write_embeddings,
+)
 from desa.training.features import write_features
 from desa.training.finetune import finetune, star_targets
 from desa.training.fit import FitResult
@@ -68,7 +75,11 @@ def _publish(ctx: StageContext, result: FitResult, dest: str, checkpoints: str) 
     checkpoint = read_checkpoint(fs, best)
     with fs.open(best, "rb") as handle:
         atomic_write_bytes(ctx.root.fs, dest, handle.read())
-    ctx.root.fs.rm(ctx.root.path(checkpoints), recursive=True)
+    fs, folder = ctx.root.fs, ctx.root.path(checkpoints)
+    fs.rm(folder, recursive=True)
+    parent = folder.rpartition("/")[0]
+    if parent != ctx.root.path("checkpoints") and not fs.ls(parent):
+        fs.rm(parent, recursive=True)  # e.g. checkpoints/baselines/ once its last model is out
     return weights_fingerprint(checkpoint)
 
 
@@ -299,44 +310,93 @@ def _aligners(ctx: StageContext) -> Aligners:
     return Aligners(dualformer, baselines)
 
 
-@task(name="finetune", cache_policy=NO_CACHE)
-def finetune_task(ctx: StageContext) -> StageResult:
+def _model_keys(ctx: StageContext) -> dict[str, str]:
+    """The fingerprint of the model behind each embedding (a map or head made from an
+    embedding is kept only while its key stays the same)."""
+    features = dict(zarr.open_group(ctx.root.store_url("features.zarr"), mode="r").attrs)
+    encoders = features["inputs"]
+    dualformer = ctx.inputs["train-dualformer:model"]
+    return {
+        "desa": dualformer,
+        "desa_projections": dualformer,
+        **{kind: ctx.inputs[f"train-baselines:{kind}"] for kind in BASELINES},
+        "spectra_only": encoders["train-spectra:model"],
+        "lightcurve_only": encoders["train-lightcurves:model"],
+    }
+
+
+@task(name="embed", cache_policy=NO_CACHE)
+def embed_task(ctx: StageContext) -> StageResult:
     root, training = ctx.root, ctx.settings.training
-    pairs, embeddings = pair_embeddings(
+    pairs, pair_values = pair_embeddings(
         root.store_url("features.zarr"),
         _aligners(ctx),
         batch_size=training.finetune.batch_size,
         device=training_device(training),
     )
-    stars, star_means = star_embeddings(pairs, embeddings)
+    stars, star_values = star_embeddings(pairs, pair_values)
+    dest = root.path("embeddings.zarr")
+    with publishing(root.fs, dest) as tmp:
+        url = tmp if root.is_local else root.fs.unstrip_protocol(tmp)
+        attrs = {"model_keys": _model_keys(ctx)}
+        write_embeddings(url, pairs, pair_values, stars, star_values, attrs)
+    counts = stars["split"].value_counts().to_dict()
+    summary = {
+        "pairs": len(pairs),
+        "stars": len(stars),
+        **{s: int(counts.get(s, 0)) for s in ("train", "val", "test")},
+    }
+    return StageResult({"store": fingerprint_json(ctx.inputs)}, {"store": dest}, summary)
+
+
+EMBED = StageDef(
+    name="embed",
+    version="1",
+    reads=(
+        ("features", "store"),
+        ("train-dualformer", "model"),
+        *(("train-baselines", kind) for kind in BASELINES),
+    ),
+    config=lambda s: {
+        "dualformer": asdict(_dualformer(s)),
+        "reference_moco": s.training.reference_moco,
+    },
+    body=lambda ctx: embed_task(ctx),
+    description="DESA, baseline and unimodal embeddings of every pair and star (embeddings.zarr).",
+)
+
+
+@task(name="finetune", cache_policy=NO_CACHE)
+def finetune_task(ctx: StageContext) -> StageResult:
+    root, training = ctx.root, ctx.settings.training
+    stars, star_values, _ = read_embeddings(root.store_url("embeddings.zarr"), "stars")
     targets = star_targets(
         stars,
         read_parquet(root.fs, root.path("labels", "binary.parquet")),
         read_parquet(root.fs, root.path("labels", "ages.parquet")),
     )
-    outputs, paths = {}, {}
+    outputs, paths, losses = {}, {}, {}
 
     def publish(job_name: str, result: FitResult) -> None:
         name = job_name.removeprefix("finetune/")
         dest = paths[name] = root.path("models", f"{job_name}.ckpt")
         outputs[name] = _publish(ctx, result, dest, f"checkpoints/{job_name}")
+        losses[name] = {k: round(v, 6) for k, v in result.losses.items()}
 
     predictions, scores = finetune(
         lambda name: _job(ctx, f"finetune/{name}", training.finetune),
         stars,
-        star_means,
+        star_values,
         targets,
         model_configs(ctx.settings.profile).head,
         publish,
     )
-    dest = root.path("finetune", "predictions.parquet")
-    outputs["predictions"] = fingerprint_frame(predictions)
-    write_parquet(
-        predictions, root.fs, dest, metadata={"content_fingerprint": outputs["predictions"]}
-    )
-    paths["predictions"] = dest
-    rows = [{"feature_set": name, **values} for name, values in scores.items()]
-    return StageResult(outputs, paths, {"stars": len(stars), **scores}, rows)
+    dest = paths["predictions"] = root.path("finetune", "predictions.parquet")
+    outputs["predictions"] = fingerprint = fingerprint_frame(predictions)
+    write_parquet(predictions, root.fs, dest, metadata={"content_fingerprint": fingerprint})
+    rows = [{"model": name, **values} for name, values in scores.items()]
+    summary = {"stars": len(stars), **scores, "head_losses": losses}
+    return StageResult(outputs, paths, summary, rows)
 
 
 FINETUNE = StageDef(

@@ -59,7 +59,7 @@ def _rewrite_csv(path: Path, edit, compressed: bool = False) -> None:
 
 
 def test_first_rebuild_runs_every_stage_end_to_end(demo_env: DataRoot) -> None:
-    results = rebuild()
+    results = rebuild(until="labels")
     assert _ran(results) == list(ALL_STAGES)
     root = demo_env
     truth = read_parquet(root.fs, root.path("mirror", "truth", "spectra.parquet"))
@@ -94,14 +94,14 @@ def test_first_rebuild_runs_every_stage_end_to_end(demo_env: DataRoot) -> None:
 def test_second_rebuild_changes_nothing(demo_env: DataRoot) -> None:
     states = sorted(demo_env.local_path("state").glob("*.json"))
     before = {p.name: p.read_bytes() for p in states}
-    assert _ran(rebuild()) == []
+    assert _ran(rebuild(until="labels")) == []
     assert {p.name: p.read_bytes() for p in states} == before
 
 
 def test_editing_one_catalog_reruns_only_that_catalog(demo_env: DataRoot) -> None:
     mcquillan = demo_env.local_path("mirror", "mcquillan2014", "Table_1_Periodic.txt")
     _rewrite_csv(mcquillan, lambda df: df.iloc[:-1])
-    results = rebuild()
+    results = rebuild(until="labels")
     assert _ran(results) == ["catalogs", "labels"]  # periods feed the labels, nothing else
     state = pd.read_json(demo_env.state_path("catalogs"), typ="series")
     assert state["summary"]["built"] == 1
@@ -116,7 +116,7 @@ def test_lamost_catalog_edit_propagates_by_content(demo_env: DataRoot) -> None:
     # A label edit changes the catalog but not the crossmatch: the stages reading the catalog
     # rerun without downloading or preprocessing anything again; fetch-lightcurves stays cached.
     _rewrite_csv(catalog, lambda df: df.assign(teff_err="99.0"), compressed=True)
-    assert _ran(rebuild()) == [
+    assert _ran(rebuild(until="labels")) == [
         "catalogs",
         "crossmatch",
         "fetch-spectra",
@@ -130,7 +130,7 @@ def test_lamost_catalog_edit_propagates_by_content(demo_env: DataRoot) -> None:
     assert state["summary"]["processed"] == 0
     # Dropping spectra changes the crossmatch, so both fetch stages rerun.
     _rewrite_csv(catalog, lambda df: df.iloc[:-2], compressed=True)
-    assert _ran(rebuild()) == list(ALL_STAGES[1:])
+    assert _ran(rebuild(until="labels")) == list(ALL_STAGES[1:])
 
 
 def test_renamed_column_is_quarantined_with_a_clear_reason(
@@ -150,7 +150,7 @@ def test_renamed_column_is_quarantined_with_a_clear_reason(
     monkeypatch.setenv("DESA_CATALOGS__MAX_FAILURE_FRACTION", "0.5")
     assert STAGE_FLOWS["catalogs"]()["ran"]
     _rewrite_csv(mcquillan, lambda df: df.rename(columns={"P_rot": "Prot"}))
-    assert "catalogs" in _ran(rebuild())  # the failure is retried and now succeeds
+    assert "catalogs" in _ran(rebuild(until="labels"))  # the failure is retried and now succeeds
 
 
 def test_status_and_run_from_the_cli(demo_env: DataRoot) -> None:

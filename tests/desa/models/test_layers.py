@@ -48,3 +48,29 @@ def test_conformer_block_shape_and_grad(style: str, conv_kind: str) -> None:
     y.square().sum().backward()
     assert all(p.grad is not None for p in blk.parameters())
     assert count_parameters(blk) > 0
+
+
+def test_target_scaling_starts_as_identity_and_fits_median_and_std() -> None:
+    from desa.models.layers import TargetScaling
+
+    scaling = TargetScaling(2)
+    raw = torch.randn(5, 2, 3)
+    assert torch.equal(scaling(raw), raw)
+    targets = torch.tensor([[1.0, 5.0], [2.0, float("nan")], [4.0, 5.0], [3.0, float("nan")]])
+    scaling.fit(targets)
+    assert scaling.center.tolist() == [2.0, 0.0]  # torch median: lower middle; label 1 constant
+    assert scaling.scale[0] == pytest.approx(torch.tensor([1.0, 2, 4, 3]).std().item())
+    assert scaling.scale[1] == 1.0
+    out = scaling(torch.ones(1, 2, 3))
+    assert torch.allclose(out[0, 0], torch.full((3,), 2.0 + scaling.scale[0].item()))
+    assert "center" in scaling.state_dict() and "scale" in scaling.state_dict()
+
+
+def test_standardize_uses_training_statistics_and_guards_constant_columns() -> None:
+    from desa.models.layers import Standardize
+
+    x = torch.tensor([[1.0, 7.0], [3.0, 7.0]])
+    scaler = Standardize.fit(x)
+    out = scaler(x)
+    assert torch.allclose(out[:, 0], torch.tensor([-1.0, 1.0]) / 2**0.5)
+    assert torch.equal(out[:, 1], torch.zeros(2))  # std 0 -> divided by 1

@@ -171,3 +171,17 @@ def test_paper_parameter_count_on_meta() -> None:
 def test_bad_shapes(bad: torch.Tensor) -> None:
     with pytest.raises(ValueError):
         random_crop(bad, 2)
+
+
+def test_first_window_starts_at_the_first_finite_sample() -> None:
+    from desa.models.lightcurves import first_window
+
+    flux = torch.arange(20, dtype=torch.float32).repeat(3, 1)
+    flux[0, :5] = math.nan
+    flux[1, :18] = math.nan  # would run past the end: moved back
+    out = first_window(flux, 6)
+    assert out[0].tolist() == [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    assert out[1, -2:].tolist() == [18.0, 19.0] and out[1, :4].isnan().all()
+    assert out[2].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    short = first_window(flux[:, :4], 6)
+    assert short.shape == (3, 6) and short[:, 4:].isnan().all()

@@ -1,0 +1,95 @@
+"""`desa bench products`: embedding throughput and UMAP fit / transform time at N and 4N.
+
+Synthetic frozen features of a profile's widths go through that profile's (untrained)
+DualFormer and baselines, as the `embed` stage runs them; UMAP is fitted on N and on 4N
+clustered points of the DESA embedding's width and each reducer places N new points.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from desa.embed import eigenspace
+from desa.models.dualformer import DualFormer
+from desa.models.profiles import model_configs
+from desa.products.umap_maps import UmapSettings, fit_reducer
+from desa.training.embeddings import Aligners, embed_batch
+from desa.training.runs import BASELINES, baseline_model
+
+
+def embedding_rate(profile: str, n: int, batch_size: int = 256) -> float:
+    """Pairs per second through every model of `embed` (CPU, or CUDA when present)."""
+    cfg = model_configs(profile)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    aligners = Aligners(
+        DualFormer(cfg.dualformer).to(device),
+        {k: baseline_model(k, cfg.baselines, False).to(device) for k in BASELINES},
+    )
+    _, basis = eigenspace(aligners.dualformer.W.detach().cpu())
+    basis = basis.to(device)
+    g = torch.Generator().manual_seed(0)
+    spec = torch.randn(n, cfg.spectra.d_model, generator=g)
+    lc = torch.randn(n, cfg.lightcurves.feature_dim, generator=g)
+    priors = torch.randn(n, cfg.dualformer.n_priors, generator=g)
+
+    def run(count: int) -> None:
+        for start in range(0, count, batch_size):
+            part = slice(start, min(start + batch_size, count))
+            embed_batch(
+                aligners,
+                basis,
+                spec[part].to(device),
+                lc[part].to(device),
+                priors[part].to(device),
+            )
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    run(min(n, batch_size))  # warm-up
+    start = time.perf_counter()
+    run(n)
+    return n / (time.perf_counter() - start)
+
+
+def _clusters(n: int, dim: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (8, dim))
+    return (centres[rng.integers(0, 8, n)] + rng.normal(0, 1, (n, dim))).astype("f4")
+
+
+def umap_times(n: int, dim: int) -> dict[str, float]:
+    """Seconds to fit on N and on 4N points, and to transform N new points with each."""
+    settings = UmapSettings()
+    new = _clusters(n, dim, seed=99)
+    out: dict[str, float] = {}
+    for label, size in (("n", n), ("4n", 4 * n)):
+        points = _clusters(size, dim, seed=size)
+        start = time.perf_counter()
+        reducer = fit_reducer(points, settings)
+        out[f"umap_fit_s_{label}"] = time.perf_counter() - start
+        start = time.perf_counter()
+        reducer.transform(new)
+        out[f"umap_transform_s_{label}"] = time.perf_counter() - start
+    return out
+
+
+def products_benchmark(n: int = 2000, profile: str = "demo") -> dict[str, Any]:
+    """Embedding stars/s at N and 4N, UMAP fit and transform time at N and 4N, and ratios."""
+    fit_reducer(_clusters(50, 4, seed=0), UmapSettings())  # compile numba once, untimed
+    dim = model_configs(profile).dualformer.embed_dim
+    rate_n, rate_4n = embedding_rate(profile, n), embedding_rate(profile, 4 * n)
+    times = umap_times(n, dim)
+    return {
+        "profile": profile,
+        "n": n,
+        "embedding_dim": dim,
+        "embed_pairs_per_s_n": rate_n,
+        "embed_pairs_per_s_4n": rate_4n,
+        **times,
+        "umap_fit_ratio_4n_vs_n": times["umap_fit_s_4n"] / times["umap_fit_s_n"],
+        "umap_transform_ratio_4n_vs_n": times["umap_transform_s_4n"] / times["umap_transform_s_n"],
+    }

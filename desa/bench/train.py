@@ -1,0 +1,253 @@
+"""`desa bench train`: training throughput of every model per profile, and MFU on CUDA.
+
+Each model takes optimiser steps (forward, backward, AdamW) on synthetic inputs of its real
+shapes with the loss its training task optimises (`desa.training.tasks`). The first warm-up
+step runs under `FlopCounterMode` to count the FLOPs of one step; the timed steps follow.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils import flop_counter
+from torch.utils.flop_counter import FlopCounterMode
+
+from desa.config import Settings, TrainingSettings
+from desa.models.baselines import MoCoAligner
+from desa.models.dualformer import DualFormer
+from desa.models.lightcurves import LightCurveEncoder
+from desa.models.profiles import ModelConfigs, model_configs
+from desa.models.spectra import SpectraModel
+from desa.preprocess.lightcurves import N_CADENCES
+from desa.training.tasks import (
+    AlignerTask,
+    DualFormerTask,
+    LightCurveModel,
+    LightCurveTask,
+    SpectraTask,
+    TrainTask,
+)
+
+# Dense bf16 tensor-core peaks (vendor data sheets), matched in order against the CUDA device
+# name, so the PCIe and NVL H100s are tried before the SXM one.
+PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
+    ("H100", 989e12),
+    ("H200", 989e12),
+    ("A100", 312e12),
+)
+# (warm-up, timed) steps by default: the paper spectra model (523 M parameters) takes
+# seconds per step on a CPU even at batch 2.
+CPU_STEPS = {"demo": (2, 10), "paper": (1, 2)}
+CUDA_STEPS = (3, 20)
+CPU_PAPER_BATCH = 2
+
+
+def _cpu_sdpa_flops(q: Any, k: Any, v: Any, *args: Any, **kwargs: Any) -> int:
+    return flop_counter.sdpa_flop_count(q, k, v)
+
+
+def _cpu_sdpa_backward_flops(grad: Any, q: Any, k: Any, v: Any, *args: Any, **kwargs: Any) -> int:
+    return flop_counter.sdpa_backward_flop_count(grad, q, k, v)
+
+
+# FlopCounterMode knows only the CUDA attention kernels; without these the CPU count would
+# miss the attention of the spectra and light-curve Conformers (the DualFormer's attention,
+# with dropout, runs as counted matrix products).
+_CPU_ATTENTION_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops,
+}
+
+
+@dataclass
+class _Case:
+    """One model's training step: its task (the module AdamW updates) and a batch."""
+
+    task: TrainTask
+    batch: dict[str, torch.Tensor]
+
+    def loss(self) -> torch.Tensor:
+        return self.task.batch_loss(self.batch)["loss"]
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """Dense bf16 peak FLOP/s of a CUDA device from `PEAK_BF16_FLOPS`; None when unknown."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_BF16_FLOPS if key in name), None)
+
+
+def _random(device: torch.device) -> Callable[..., torch.Tensor]:
+    """Standard-normal tensors of a given shape, the same on every run, made on `device`."""
+    gen = torch.Generator().manual_seed(0)
+    return lambda *shape: torch.randn(*shape, generator=gen).to(device)
+
+
+_TASK_ARGS = {"lr": 1e-5, "weight_decay": 0.0, "max_epochs": 1, "seed": 0, "identity": {}}
+
+
+def _spectra(cfg: ModelConfigs, training: TrainingSettings, batch: int, dev: torch.device) -> _Case:
+    rand = _random(dev)
+    task = SpectraTask(
+        SpectraModel(cfg.spectra),
+        ssl_weight=training.spectra_ssl_weight,
+        mask_rate=training.mask_rate,
+        **_TASK_ARGS,
+    )
+    flux, labels, snr = rand(batch, cfg.spectra.n_pixels), rand(batch, 3), rand(batch).abs()
+    return _Case(task.to(dev), {"flux": flux, "labels": labels, "snr": snr})
+
+
+def _lightcurves(
+    cfg: ModelConfigs, training: TrainingSettings, batch: int, dev: torch.device
+) -> _Case:
+    rand, lc = _random(dev), cfg.lightcurves
+    task = LightCurveTask(
+        LightCurveModel(LightCurveEncoder(lc)),
+        ssl_weight=training.lightcurve_ssl_weight,
+        **_TASK_ARGS,
+    )
+    # the whole Kepler grid, as the store holds it; each step crops two random windows
+    flux = 1.0 + 0.01 * rand(batch, max(N_CADENCES, lc.crop_length))
+    return _Case(task.to(dev), {"flux": flux, "prot": 1.0 + 49.0 * rand(batch).abs()})
+
+
+def _features(cfg: ModelConfigs, batch: int, dev: torch.device) -> dict[str, torch.Tensor]:
+    rand = _random(dev)
+    return {
+        "spec": rand(batch, cfg.spectra.d_model),
+        "lc": rand(batch, cfg.lightcurves.feature_dim),
+        "priors": rand(batch, cfg.dualformer.n_priors),
+    }
+
+
+def _dualformer(
+    cfg: ModelConfigs, training: TrainingSettings, batch: int, dev: torch.device
+) -> _Case:
+    task = DualFormerTask(DualFormer(cfg.dualformer), **_TASK_ARGS)
+    return _Case(task.to(dev), _features(cfg, batch, dev))
+
+
+def _moco(cfg: ModelConfigs, training: TrainingSettings, batch: int, dev: torch.device) -> _Case:
+    task = AlignerTask(MoCoAligner(cfg.baselines, reference=training.reference_moco), **_TASK_ARGS)
+    return _Case(task.to(dev), _features(cfg, batch, dev))
+
+
+# model -> (its builder, the `TrainingSettings` loop whose batch size it trains with)
+CASES: dict[str, tuple[Callable[..., _Case], str]] = {
+    "spectra": (_spectra, "spectra"),
+    "lightcurves": (_lightcurves, "lightcurves"),
+    "dualformer": (_dualformer, "dualformer"),
+    "moco": (_moco, "baselines"),
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _measure(case: _Case, device: torch.device, warmup: int, steps: int) -> dict[str, Any]:
+    case.task.train()
+    params = [p for p in case.task.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
+    # bf16 autocast on CUDA, as the training stages run there (precision "auto")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            loss = case.loss()
+        loss.backward()
+        optimizer.step()
+
+    counter = FlopCounterMode(display=False, custom_mapping=_CPU_ATTENTION_FLOPS)
+    with counter:
+        step()  # the first warm-up step, counted
+    for _ in range(warmup - 1):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    seconds = (time.perf_counter() - start) / steps
+    return {
+        "parameters": sum(p.numel() for p in case.task.parameters()),
+        "seconds_per_step": seconds,
+        "flops_per_step": float(counter.get_total_flops()),
+    }
+
+
+def train_benchmark(
+    profiles: Iterable[str] = ("demo", "paper"),
+    *,
+    steps: int | None = None,
+    warmup: int | None = None,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
+    """Samples/s, seconds/step, FLOPs/sample and (on a known CUDA GPU) MFU per model and profile.
+
+    Defaults: CUDA when present; each model's training batch size of the profile (batch 2 for
+    the paper profile on a CPU); warm-up and timed steps from `CPU_STEPS` / `CUDA_STEPS`.
+    """
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    peak = peak_flops(dev)
+    if dev.type == "cuda":
+        name = torch.cuda.get_device_name(dev)
+        note = f"MFU against {peak:.3g} FLOP/s dense bf16" if peak else f"no peak FLOP/s for {name}"
+    else:
+        name = f"cpu, {torch.get_num_threads()} threads"
+        note = "no MFU on a CPU"
+    runs: list[dict[str, Any]] = []
+    for profile in profiles:
+        training = Settings(profile=profile).training
+        default_warmup, default_steps = CUDA_STEPS if dev.type == "cuda" else CPU_STEPS[profile]
+        n_warmup = default_warmup if warmup is None else warmup
+        n_steps = default_steps if steps is None else steps
+        if n_warmup < 1 or n_steps < 1:
+            raise ValueError("warm-up and timed steps must be >= 1")
+        for model, (build, loop) in CASES.items():
+            if batch_size is not None:
+                batch = batch_size
+            elif dev.type == "cpu" and profile == "paper":
+                batch = CPU_PAPER_BATCH
+            else:
+                batch = getattr(training, loop).batch_size
+            # built one at a time and dropped after its run: only one model is ever in memory
+            case = build(model_configs(profile), training, batch, dev)
+            measured = _measure(case, dev, n_warmup, n_steps)
+            del case
+            gc.collect()
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+            seconds, flops = measured["seconds_per_step"], measured["flops_per_step"]
+            runs.append(
+                {
+                    "profile": profile,
+                    "model": model,
+                    "parameters": measured["parameters"],
+                    "batch_size": batch,
+                    "steps": n_steps,
+                    "seconds_per_step": seconds,
+                    "samples_per_s": batch / seconds,
+                    "flops_per_sample": flops / batch,
+                    "mfu": flops / seconds / peak if peak else None,
+                }
+            )
+    return {
+        "device": str(dev),
+        "device_name": name,
+        "peak_flops": peak,
+        "mfu_note": note,
+        "runs": runs,
+    }

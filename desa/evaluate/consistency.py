@@ -1,0 +1,65 @@
+"""Embedding consistency: UMAP distances between rows of one star (paper §6.2, Figure 8).
+
+Stars with several spectra appear several times in the test set; their rows should sit close
+together. The reference (desa_reference.md §11, ``compare_pair_distances``) histograms the
+log of these distances; pass ``np.log10(distances)`` or log-spaced edges to
+:func:`distance_summary` for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.spatial.distance import pdist
+
+
+def pair_distances(points: ArrayLike, star_ids: ArrayLike) -> np.ndarray:
+    """Euclidean distances between all pairs of rows that share a star id.
+
+    ``points`` is (N, d). Stars come in sorted id order and, within a star, pairs (i, j) with
+    i < j in row order. Returns an empty array when no star has two rows.
+    """
+    x = np.asarray(points, dtype=float)
+    ids = np.asarray(star_ids)
+    if x.ndim != 2 or ids.ndim != 1 or len(ids) != len(x):
+        raise ValueError(f"points must be (N, d) and star_ids (N,), got {x.shape} and {ids.shape}")
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if bad.size:
+        raise ValueError(f"points has {bad.size} rows with NaN or inf (rows {bad[:10].tolist()})")
+    _, star_index, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    order = np.argsort(star_index, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    groups = [order[s : s + c] for s, c in zip(starts, counts, strict=True) if c >= 2]
+    if not groups:
+        return np.empty(0)
+    return np.concatenate([pdist(x[rows]) for rows in groups])
+
+
+def distance_summary(distances: ArrayLike, bins: int | Sequence[float] = 20) -> dict[str, Any]:
+    """Count, mean, std, median and histogram (``np.histogram`` bins) of pair distances.
+
+    Returns ``{"n_pairs", "mean", "std", "median", "hist_counts", "hist_edges"}``; every value but
+    ``n_pairs`` is None when there are no distances.
+    """
+    d = np.asarray(distances, dtype=float).ravel()
+    if d.size == 0:
+        return {
+            "n_pairs": 0,
+            "mean": None,
+            "std": None,
+            "median": None,
+            "hist_counts": None,
+            "hist_edges": None,
+        }
+    counts, edges = np.histogram(d, bins=bins)
+    return {
+        "n_pairs": int(d.size),
+        "mean": float(d.mean()),
+        "std": float(d.std()),
+        "median": float(np.median(d)),
+        "hist_counts": counts.tolist(),
+        "hist_edges": edges.tolist(),
+    }

@@ -1,0 +1,95 @@
+"""2-D UMAP maps of every model's embeddings, kept stable as stars are added.
+
+A reducer per model is fitted on the training stars' embeddings (a seeded sample of at most
+``fit_max`` of them for large N) and every star and pair is placed with it. The reducers are
+kept; when a later run brings new stars and the model that made the embeddings is unchanged
+(same key), only the new rows are transformed with the stored reducer: nothing is refitted
+and the old stars keep their coordinates. A changed model refits its map from scratch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import umap
+
+ROW_KEYS = ("level", "kic", "obsid")  # obsid is -1 on star rows
+
+
+@dataclass(frozen=True)
+class UmapSettings:
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    fit_max: int = 50_000  # training stars the reducer is fitted on, at most
+    seed: int = 0
+
+
+@dataclass
+class UmapState:
+    """The maps of every model and what made them."""
+
+    coords: pd.DataFrame  # model, level, kic, obsid, split, x, y
+    reducers: dict[str, umap.UMAP] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)  # model -> key of its embeddings
+
+
+def rows(stars: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Every row a map has: the stars, then the pairs (level, kic, obsid, split)."""
+    star_rows = stars[["kic", "split"]].assign(level="star", obsid=-1)
+    pair_rows = pairs[["kic", "obsid", "split"]].assign(level="pair")
+    return pd.concat([star_rows, pair_rows], ignore_index=True)[["level", "kic", "obsid", "split"]]
+
+
+def fit_reducer(train: np.ndarray, settings: UmapSettings) -> umap.UMAP:
+    """A reducer fitted on (a seeded sample of at most ``fit_max`` of) the training rows."""
+    if len(train) < 3:
+        raise ValueError(f"UMAP needs at least 3 training stars; got {len(train)}")
+    if not np.isfinite(train).all():
+        raise ValueError("embeddings contain NaN or inf; cannot fit UMAP")
+    if len(train) > settings.fit_max:
+        pick = np.random.default_rng(settings.seed).choice(len(train), settings.fit_max, False)
+        train = train[np.sort(pick)]
+    reducer = umap.UMAP(
+        n_neighbors=min(settings.n_neighbors, len(train) - 1),
+        min_dist=settings.min_dist,
+        random_state=settings.seed,
+        n_jobs=1,  # random_state makes UMAP single-threaded anyway; say so explicitly
+    )
+    return reducer.fit(train)
+
+
+def update_maps(
+    previous: UmapState | None,
+    index: pd.DataFrame,
+    values: dict[str, np.ndarray],
+    keys: dict[str, str],
+    train_mask: np.ndarray,
+    settings: UmapSettings,
+) -> tuple[UmapState, dict[str, str]]:
+    """The maps of ``values`` (model -> (len(index), d) rows of ``index``, from `rows`).
+
+    Returns the new state and, per model, what was done: "fitted" (new or changed model) or
+    "kept" (same key: old rows kept, ``n`` new rows transformed with the stored reducer).
+    """
+    frames, reducers, done = [], {}, {}
+    for model, x in values.items():
+        old = previous is not None and previous.keys.get(model) == keys[model]
+        if old and model in previous.reducers:
+            reducer = previous.reducers[model]
+            before = previous.coords[previous.coords["model"] == model]
+            merged = index.merge(before[[*ROW_KEYS, "x", "y"]], on=list(ROW_KEYS), how="left")
+            new = merged["x"].isna().to_numpy()
+            if new.any():
+                merged.loc[new, ["x", "y"]] = reducer.transform(x[new])
+            done[model] = f"kept ({int(new.sum())} new rows transformed)"
+        else:
+            reducer = fit_reducer(x[train_mask], settings)
+            merged = index.assign(x=np.nan, y=np.nan)
+            merged[["x", "y"]] = reducer.transform(x)
+            done[model] = "fitted"
+        reducers[model] = reducer
+        frames.append(merged.assign(model=model))
+    coords = pd.concat(frames, ignore_index=True)[["model", *index.columns, "x", "y"]]
+    return UmapState(coords, reducers, dict(keys)), done

@@ -1,0 +1,264 @@
+"""Product stages: UMAP maps, the comparison of DESA and every baseline, the report."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from desa.config import Settings
+from desa.products.evaluation import HIGHER_IS_BETTER, Inputs, comparison_rows, evaluate
+from desa.products.figures import report_figures
+from desa.products.neighbors import nearest
+from desa.products.umap_maps import UmapSettings, UmapState, rows, update_maps
+from desa.report.html import render_explorer, render_report
+from desa.training.embeddings import MODELS, read_embeddings
+from flows.stage import StageContext, StageDef, StageResult
+from storage.fingerprint import fingerprint_frame, fingerprint_json
+from storage.layout import DataRoot
+from storage.publish import atomic_write_bytes
+from storage.state import read_state
+from storage.tables import read_parquet, read_parquet_metadata, write_parquet
+
+
+def _umap_settings(settings: Settings) -> UmapSettings:
+    p = settings.products
+    return UmapSettings(p.umap_neighbors, p.umap_min_dist, p.umap_fit_max, p.seed)
+
+
+def _maps_path(root: DataRoot) -> str:
+    return root.path("umap.parquet")
+
+
+def _reducer_path(root: DataRoot, model: str) -> str:
+    return root.path("umap", f"{model}.pkl")
+
+
+def _load_maps(root: DataRoot) -> UmapState | None:
+    fs, path = root.fs, _maps_path(root)
+    if not fs.exists(path):
+        return None
+    keys = read_parquet_metadata(fs, path).get("keys", {})
+    reducers = {}
+    for model in keys:
+        if fs.exists(_reducer_path(root, model)):
+            with fs.open(_reducer_path(root, model), "rb") as handle:
+                reducers[model] = pickle.load(handle)  # our own reducers, from our data root
+    return UmapState(read_parquet(fs, path), reducers, keys)
+
+
+@task(name="umap", cache_policy=NO_CACHE)
+def umap_task(ctx: StageContext) -> StageResult:
+    root = ctx.root
+    url = root.store_url("embeddings.zarr")
+    stars, star_values, attrs = read_embeddings(url, "stars")
+    pairs, pair_values, _ = read_embeddings(url, "pairs")
+    index = rows(stars, pairs)
+    values = {m: np.concatenate([star_values[m], pair_values[m]]) for m in MODELS}
+    settings = _umap_settings(ctx.settings)
+    # A map is kept only for the same model and the same UMAP settings.
+    keys = {
+        m: fingerprint_json({"model": attrs["model_keys"][m], "umap": vars(settings)})
+        for m in MODELS
+    }
+    train = ((index["level"] == "star") & (index["split"] == "train")).to_numpy()
+    previous = None if ctx.force else _load_maps(root)
+    state, done = update_maps(previous, index, values, keys, train, settings)
+    paths = {}
+    for model, reducer in state.reducers.items():
+        paths[f"reducer:{model}"] = _reducer_path(root, model)
+        atomic_write_bytes(root.fs, paths[f"reducer:{model}"], pickle.dumps(reducer))
+    fingerprint = fingerprint_frame(state.coords)
+    paths["maps"] = _maps_path(root)
+    write_parquet(state.coords, root.fs, paths["maps"], metadata={"keys": state.keys})
+    rows_ = [{"model": m, "action": what} for m, what in done.items()]
+    return StageResult({"maps": fingerprint}, paths, dict(done), rows_)
+
+
+UMAP = StageDef(
+    name="umap",
+    version="1",
+    reads=(("embed", "store"),),
+    config=lambda s: vars(_umap_settings(s)),
+    body=lambda ctx: umap_task(ctx),
+    description="2-D UMAP of every model, fitted on training stars; new stars transformed.",
+)
+
+
+def _json(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def evaluation_inputs(ctx: StageContext) -> Inputs:
+    root = ctx.root
+    url = root.store_url("embeddings.zarr")
+    stars, star_values, _ = read_embeddings(url, "stars")
+    pairs, pair_values, _ = read_embeddings(url, "pairs")
+    labels = {
+        name: read_parquet(root.fs, root.path("labels", f"{name}.parquet"))
+        for name in ("cmd", "hr", "fast_rotators", "kinematics")
+    }
+    encoders = {
+        stage: read_state(root.fs, root.state_path(stage)).summary
+        for stage in ("train-spectra", "train-lightcurves")
+    }
+    return Inputs(
+        stars,
+        star_values,
+        pairs,
+        pair_values,
+        read_parquet(root.fs, _maps_path(root)),
+        labels,
+        read_parquet(root.fs, root.path("finetune", "predictions.parquet")),
+        encoders,
+    )
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate_task(ctx: StageContext) -> StageResult:
+    root, products = ctx.root, ctx.settings.products
+    inputs = evaluation_inputs(ctx)
+    result = evaluate(inputs, few_shot_fraction=products.few_shot_fraction, seed=products.seed)
+    text = json.dumps(result.metrics, indent=2, sort_keys=True, default=_json, allow_nan=False)
+    metrics_path = root.path("report", "metrics.json")
+    atomic_write_bytes(root.fs, metrics_path, text.encode())
+    table = pd.DataFrame(comparison_rows(result.metrics))
+    table_path = root.path("report", "comparison.csv")
+    atomic_write_bytes(root.fs, table_path, table.to_csv(index=False).encode())
+    index = []
+    for section, figures in report_figures(inputs, result):
+        for stem, _, png in figures:
+            atomic_write_bytes(root.fs, root.path("report", "figures", f"{stem}.png"), png)
+        index.append({"section": section, "figures": [[s, c] for s, c, _ in figures]})
+    figures_path = root.path("report", "figures.json")
+    atomic_write_bytes(root.fs, figures_path, json.dumps(index, indent=1).encode())
+    summary = {
+        row["model"]: {k: v for k, v in row.items() if k != "model"}
+        for row in json.loads(table.to_json(orient="records"))
+    }
+    return StageResult(
+        {"metrics": fingerprint_json(json.loads(text))},
+        {"metrics": metrics_path, "comparison": table_path, "figures": figures_path},
+        summary,
+        json.loads(table.to_json(orient="records")),
+    )
+
+
+EVALUATE = StageDef(
+    name="evaluate",
+    version="1",
+    reads=(
+        ("embed", "store"),
+        ("umap", "maps"),
+        ("finetune", "predictions"),
+        ("labels", "cmd"),
+        ("labels", "hr"),
+        ("labels", "fast_rotators"),
+        ("labels", "kinematics"),
+        ("train-spectra", "model"),
+        ("train-lightcurves", "model"),
+    ),
+    config=lambda s: {
+        "few_shot_fraction": s.products.few_shot_fraction,
+        "seed": s.products.seed,
+    },
+    body=lambda ctx: evaluate_task(ctx),
+    description="Zero-shot, few-shot, consistency, fine-tuned heads and fast rotators, per model.",
+)
+
+
+def explorer_points(ctx: StageContext) -> tuple[list[dict], dict[int, list[int]]]:
+    """The DESA map's stars with their labels, and each star's nearest stars in the
+    embedding (not in the map)."""
+    root, k = ctx.root, ctx.settings.products.neighbors
+    stars, values, _ = read_embeddings(root.store_url("embeddings.zarr"), "stars")
+    maps = read_parquet(root.fs, _maps_path(root))
+    desa = maps[(maps["model"] == "desa") & (maps["level"] == "star")].set_index("kic")
+    pairs = read_parquet(root.fs, root.path("labels", "pairs.parquet"))
+    labels = pairs.groupby("kic")[["teff", "logg", "prot"]].mean()
+    cmd = read_parquet(root.fs, root.path("labels", "cmd.parquet")).set_index("kic")["cmd_class"]
+    table = desa[["x", "y"]].join(labels).join(cmd).reset_index()
+    table = table.astype(object).where(table.notna(), None)
+    indices, _ = nearest(values["desa"], k)
+    kics = stars["kic"].to_numpy()
+    neighbors = {
+        int(kic): [int(n) for n in kics[row]] for kic, row in zip(kics, indices, strict=True)
+    }
+    return table.to_dict(orient="records"), neighbors
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_task(ctx: StageContext) -> StageResult:
+    root = ctx.root
+    with root.fs.open(root.path("report", "metrics.json")) as handle:
+        metrics = json.load(handle)
+    with root.fs.open(root.path("report", "figures.json")) as handle:
+        index = json.load(handle)
+    sections = []
+    for entry in index:
+        figures = []
+        for stem, caption in entry["figures"]:
+            with root.fs.open(root.path("report", "figures", f"{stem}.png"), "rb") as handle:
+                figures.append((caption, handle.read()))
+        sections.append((entry["section"], figures))
+    sizes = metrics["sizes"]
+    notes = [
+        f"{sizes['stars']} stars ({sizes['train_stars']} train, {sizes['val_stars']} val, "
+        f"{sizes['test_stars']} test) with {sizes['pairs']} LAMOST–Kepler pairs.",
+        *(
+            f"{model}: {what}: {why}"
+            for model in MODELS
+            for what, why in metrics[model]["notes"].items()
+        ),
+    ]
+    page = render_report(
+        "DESA: comparison with the baselines",
+        comparison_rows(metrics),
+        sections,
+        notes,
+        HIGHER_IS_BETTER,
+    )
+    paths = {
+        "report": root.path("report", "index.html"),
+        "explorer": root.path("report", "explorer.html"),
+    }
+    atomic_write_bytes(root.fs, paths["report"], page.encode())
+    points, neighbors = explorer_points(ctx)
+    explorer = render_explorer(points, neighbors)
+    atomic_write_bytes(root.fs, paths["explorer"], explorer.encode())
+    outputs = {
+        name: fingerprint_json(text) for name, text in (("report", page), ("explorer", explorer))
+    }
+    summary = {
+        "report": paths["report"],
+        "explorer": paths["explorer"],
+        "figures": sum(len(f) for _, f in sections),
+    }
+    return StageResult(outputs, paths, summary, comparison_rows(metrics))
+
+
+REPORT = StageDef(
+    name="report",
+    version="1",
+    reads=(
+        ("evaluate", "metrics"),
+        ("umap", "maps"),
+        ("embed", "store"),
+        ("labels", "pairs"),
+        ("labels", "cmd"),
+    ),
+    config=lambda s: {"neighbors": s.products.neighbors},
+    body=lambda ctx: report_task(ctx),
+    description="report/index.html (comparison and figures) and report/explorer.html.",
+)

@@ -1,0 +1,61 @@
+"""UMAP maps: fitted on training stars, kept for new stars of an unchanged model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from desa.products import umap_maps
+from desa.products.umap_maps import UmapSettings, rows, update_maps
+
+SETTINGS = UmapSettings(n_neighbors=5, seed=3)
+
+
+def _sky(n_stars: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    kic = np.arange(1000, 1000 + n_stars)
+    split = np.where(np.arange(n_stars) % 5 == 0, "test", "train")
+    stars = pd.DataFrame({"kic": kic, "split": split})
+    pairs = pd.DataFrame({"kic": kic, "obsid": kic * 10, "split": split})
+    index = rows(stars, pairs)
+    centres = rng.normal(size=(3, 6)) * 5
+    x = np.concatenate([centres[i % 3] + rng.normal(size=(1, 6)) for i in range(n_stars)])
+    return index, np.concatenate([x, x + 0.01]), (index["split"] == "train").to_numpy()
+
+
+def test_new_stars_of_an_unchanged_model_are_placed_without_refitting(monkeypatch) -> None:
+    index, x, train = _sky(40)
+    state, done = update_maps(None, index, {"desa": x}, {"desa": "k1"}, train, SETTINGS)
+    assert done == {"desa": "fitted"}
+    assert len(state.coords) == 80 and np.isfinite(state.coords[["x", "y"]]).all().all()
+
+    fits = []
+    monkeypatch.setattr(umap_maps, "fit_reducer", lambda *a: fits.append(a))
+    bigger, x2, train2 = _sky(50)  # the same 40 stars (same rows) and 10 new ones
+    x2[: 40] = x[: 40]
+    x2[50:90] = x[40:80]
+    again, done = update_maps(state, bigger, {"desa": x2}, {"desa": "k1"}, train2, SETTINGS)
+    assert fits == [] and again.reducers["desa"] is state.reducers["desa"]
+    assert done == {"desa": "kept (20 new rows transformed)"}
+    keys = ["level", "kic", "obsid"]
+    old = state.coords.set_index(keys)[["x", "y"]]
+    new = again.coords.set_index(keys)[["x", "y"]]
+    pd.testing.assert_frame_equal(new.loc[old.index], old)
+    assert np.isfinite(new.to_numpy()).all() and len(new) == 100
+
+
+def test_a_changed_model_refits_its_map() -> None:
+    index, x, train = _sky(30)
+    state, _ = update_maps(None, index, {"desa": x}, {"desa": "k1"}, train, SETTINGS)
+    again, done = update_maps(state, index, {"desa": x * 2}, {"desa": "k2"}, train, SETTINGS)
+    assert done == {"desa": "fitted"} and again.reducers["desa"] is not state.reducers["desa"]
+
+
+def test_bad_embeddings_are_refused() -> None:
+    index, x, train = _sky(30)
+    x[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        update_maps(None, index, {"desa": x}, {"desa": "k"}, train, SETTINGS)
+    with pytest.raises(ValueError, match="at least 3"):
+        update_maps(None, index, {"desa": x}, {"desa": "k"}, np.zeros(len(x), bool), SETTINGS)
