@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from desa.config import Settings
@@ -16,7 +17,7 @@ from desa.products.evaluation import HIGHER_IS_BETTER, Inputs, comparison_rows, 
 from desa.products.figures import report_figures
 from desa.products.neighbors import nearest
 from desa.products.umap_maps import UmapSettings, UmapState, rows, update_maps
-from desa.report.html import render_explorer, render_report
+from desa.report.html import png_data_uri, render_explorer, render_report
 from desa.training.embeddings import MODELS, read_embeddings
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_frame, fingerprint_json
@@ -198,6 +199,20 @@ def explorer_points(ctx: StageContext) -> tuple[list[dict], dict[int, list[int]]
     return table.to_dict(orient="records"), neighbors
 
 
+KEY_FIGURES = ("umap-desa-class", "neural-cmd-desa", "pr-curves", "pair-distances")
+
+
+def _key_figures_artifact(root: DataRoot, report: str) -> None:
+    """The report's key figures inline in the Prefect UI, with the report's location."""
+    lines = [f"Full report: `{report}`", ""]
+    for stem in KEY_FIGURES:
+        path = root.path("report", "figures", f"{stem}.png")
+        if root.fs.exists(path):
+            with root.fs.open(path, "rb") as handle:
+                lines.append(f"![{stem}]({png_data_uri(handle.read())})")
+    create_markdown_artifact("\n\n".join(lines), key="report-key-figures")
+
+
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(ctx: StageContext) -> StageResult:
     root = ctx.root
@@ -234,6 +249,7 @@ def report_task(ctx: StageContext) -> StageResult:
         "explorer": root.path("report", "explorer.html"),
     }
     atomic_write_bytes(root.fs, paths["report"], page.encode())
+    _key_figures_artifact(root, paths["report"])
     points, neighbors = explorer_points(ctx)
     explorer = render_explorer(points, neighbors)
     atomic_write_bytes(root.fs, paths["explorer"], explorer.encode())
