@@ -93,3 +93,16 @@ def update_maps(
         frames.append(merged.assign(model=model))
     coords = pd.concat(frames, ignore_index=True)[["model", *index.columns, "x", "y"]]
     return UmapState(coords, reducers, dict(keys)), done
+
+
+def check_maps(maps: pd.DataFrame, stars: pd.DataFrame, pairs: pd.DataFrame, path: str) -> None:
+    """Refuse maps made from other embeddings: each model's map must place exactly these rows."""
+    wanted = len(stars) + len(pairs)
+    for model in maps["model"].unique():
+        placed = maps[maps["model"] == model]
+        missing = set(stars["kic"]) - set(placed.loc[placed["level"] == "star", "kic"])
+        if len(placed) != wanted or missing:
+            raise ValueError(
+                f"{path}: the {model} map has {len(placed)} rows for {wanted} stars and pairs "
+                f"({len(missing)} stars missing): it was made from other embeddings; rerun umap"
+            )

@@ -38,7 +38,6 @@ class FitResult:
     best_path: str
     history: list[dict[str, float]]  # per epoch: epoch, train_loss, val_loss
     resumed_at_epoch: int | None  # the epoch a killed run was resumed at, if any
-    stopped_early: bool
 
     @property
     def losses(self) -> dict[str, float]:
@@ -150,8 +149,7 @@ def fit(
             use_distributed_sampler=False,  # our samplers split batches by rank themselves
         )
         trainer.fit(task, train, val, ckpt_path=f"{checkpoint_dir}/{LAST}" if resume else None)
-    stopped = trainer.current_epoch < loop.max_epochs
-    return FitResult(f"{checkpoint_dir}/{BEST}", history.rows, resumed_at, stopped)
+    return FitResult(f"{checkpoint_dir}/{BEST}", history.rows, resumed_at)
 
 
 class _quiet_lightning:

@@ -16,7 +16,7 @@ from desa.config import Settings
 from desa.products.evaluation import HIGHER_IS_BETTER, Inputs, comparison_rows, evaluate
 from desa.products.figures import report_figures
 from desa.products.neighbors import nearest
-from desa.products.umap_maps import UmapSettings, UmapState, rows, update_maps
+from desa.products.umap_maps import UmapSettings, UmapState, check_maps, rows, update_maps
 from desa.report.html import png_data_uri, render_explorer, render_report
 from desa.training.embeddings import MODELS, read_embeddings
 from flows.stage import StageContext, StageDef, StageResult
@@ -77,8 +77,8 @@ def umap_task(ctx: StageContext) -> StageResult:
     fingerprint = fingerprint_frame(state.coords)
     paths["maps"] = _maps_path(root)
     write_parquet(state.coords, root.fs, paths["maps"], metadata={"keys": state.keys})
-    rows_ = [{"model": m, "action": what} for m, what in done.items()]
-    return StageResult({"maps": fingerprint}, paths, dict(done), rows_)
+    actions = [{"model": m, "action": what} for m, what in done.items()]
+    return StageResult({"maps": fingerprint}, paths, dict(done), actions)
 
 
 UMAP = StageDef(
@@ -114,12 +114,14 @@ def evaluation_inputs(ctx: StageContext) -> Inputs:
         stage: read_state(root.fs, root.state_path(stage)).summary
         for stage in ("train-spectra", "train-lightcurves")
     }
+    maps = read_parquet(root.fs, _maps_path(root))
+    check_maps(maps, stars, pairs, _maps_path(root))
     return Inputs(
         stars,
         star_values,
         pairs,
         pair_values,
-        read_parquet(root.fs, _maps_path(root)),
+        maps,
         labels,
         read_parquet(root.fs, root.path("finetune", "predictions.parquet")),
         encoders,
@@ -144,15 +146,13 @@ def evaluate_task(ctx: StageContext) -> StageResult:
         index.append({"section": section, "figures": [[s, c] for s, c, _ in figures]})
     figures_path = root.path("report", "figures.json")
     atomic_write_bytes(root.fs, figures_path, json.dumps(index, indent=1).encode())
-    summary = {
-        row["model"]: {k: v for k, v in row.items() if k != "model"}
-        for row in json.loads(table.to_json(orient="records"))
-    }
+    rows = json.loads(table.to_json(orient="records"))  # plain types, NaN as null
+    summary = {row["model"]: {k: v for k, v in row.items() if k != "model"} for row in rows}
     return StageResult(
         {"metrics": fingerprint_json(json.loads(text))},
         {"metrics": metrics_path, "comparison": table_path, "figures": figures_path},
         summary,
-        json.loads(table.to_json(orient="records")),
+        rows,
     )
 
 

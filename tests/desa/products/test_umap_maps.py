@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from desa.products import umap_maps
-from desa.products.umap_maps import UmapSettings, rows, update_maps
+from desa.products.umap_maps import UmapSettings, check_maps, rows, update_maps
 
 SETTINGS = UmapSettings(n_neighbors=5, seed=3)
 
@@ -33,7 +33,7 @@ def test_new_stars_of_an_unchanged_model_are_placed_without_refitting(monkeypatc
     fits = []
     monkeypatch.setattr(umap_maps, "fit_reducer", lambda *a: fits.append(a))
     bigger, x2, train2 = _sky(50)  # the same 40 stars (same rows) and 10 new ones
-    x2[: 40] = x[: 40]
+    x2[:40] = x[:40]
     x2[50:90] = x[40:80]
     again, done = update_maps(state, bigger, {"desa": x2}, {"desa": "k1"}, train2, SETTINGS)
     assert fits == [] and again.reducers["desa"] is state.reducers["desa"]
@@ -59,3 +59,16 @@ def test_bad_embeddings_are_refused() -> None:
         update_maps(None, index, {"desa": x}, {"desa": "k"}, train, SETTINGS)
     with pytest.raises(ValueError, match="at least 3"):
         update_maps(None, index, {"desa": x}, {"desa": "k"}, np.zeros(len(x), bool), SETTINGS)
+
+
+def test_evaluation_refuses_maps_of_other_embeddings() -> None:
+    stars = pd.DataFrame({"kic": [1, 2], "split": ["train", "test"]})
+    pairs = pd.DataFrame({"kic": [1, 2], "obsid": [10, 20], "split": ["train", "test"]})
+    index = rows(stars, pairs)
+    maps = pd.concat(
+        [index.assign(model=m, x=0.0, y=0.0) for m in ("desa", "moco")], ignore_index=True
+    )
+    check_maps(maps, stars, pairs, "umap.parquet")
+    fewer = maps[~((maps["kic"] == 2) & (maps["level"] == "star"))]
+    with pytest.raises(ValueError, match=r"umap.parquet: the desa map has 3 rows for 4"):
+        check_maps(fewer, stars, pairs, "umap.parquet")
