@@ -1,4 +1,4 @@
-"""Training stages: encoders, frozen features, DualFormer, baselines, embeddings, heads.
+"""Training stages: encoders, frozen features, DualFormer and baselines.
 
 Each model trains in-process (CPU, or CUDA when present) under Lightning, with checkpoints
 in ``checkpoints/<stage>/<identity>/`` so a killed stage resumes where it stopped. A finished
@@ -13,36 +13,27 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import fsspec
-import zarr
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from desa.config import LoopSettings, Settings
-from desa.models.dualformer import DualFormer, DualFormerConfig
+from desa.models.dualformer import DualFormerConfig
 from desa.models.lightcurves import LightCurveEncoder
 from desa.models.profiles import model_configs
 from desa.models.spectra import SpectraModel
 from desa.training import runs
 from desa.training.checkpoints import CheckpointError, read_checkpoint, weights_fingerprint
-from desa.training.embeddings import (
-    Aligners,
-    pair_embeddings,
-    read_embeddings,
-    star_embeddings,
-    write_embeddings,
-)
 from desa.training.features import write_features
-from desa.training.finetune import finetune, star_targets
 from desa.training.fit import FitResult
 from desa.training.runs import BASELINES, Job, load_trained, training_device
 from desa.training.tasks import LightCurveModel
 from flows.stage import StageContext, StageDef, StageResult
-from storage.fingerprint import fingerprint_frame, fingerprint_json
+from storage.fingerprint import fingerprint_json
 from storage.publish import atomic_write_bytes, publishing
-from storage.tables import read_parquet, write_parquet
+from storage.tables import read_parquet
 
 
-def _config(settings: Settings, model: Any, loop: str, *extra: str) -> dict[str, Any]:
+def stage_config(settings: Settings, model: Any, loop: str, *extra: str) -> dict[str, Any]:
     """A training stage's key: model dims, its loop and seed, and objective settings.
     Hardware choices (accelerator, devices, precision, workers) are left out."""
     training = settings.training
@@ -54,12 +45,12 @@ def _config(settings: Settings, model: Any, loop: str, *extra: str) -> dict[str,
     }
 
 
-def _dualformer(settings: Settings) -> DualFormerConfig:
+def dualformer_config(settings: Settings) -> DualFormerConfig:
     config = model_configs(settings.profile).dualformer
     return replace(config, reference_cross_bug=settings.training.reference_cross_bug)
 
 
-def _job(ctx: StageContext, name: str, loop: LoopSettings) -> Job:
+def job_for(ctx: StageContext, name: str, loop: LoopSettings) -> Job:
     return Job(
         name=name,
         checkpoints=ctx.root.store_url("checkpoints", name),
@@ -69,7 +60,7 @@ def _job(ctx: StageContext, name: str, loop: LoopSettings) -> Job:
     )
 
 
-def _publish(ctx: StageContext, result: FitResult, dest: str, checkpoints: str) -> str:
+def publish_model(ctx: StageContext, result: FitResult, dest: str, checkpoints: str) -> str:
     """Copy the best checkpoint to ``dest`` atomically, drop the checkpoints; fingerprint."""
     fs, best = fsspec.core.url_to_fs(result.best_path)
     checkpoint = read_checkpoint(fs, best)
@@ -87,9 +78,9 @@ def _train_model(
     ctx: StageContext, name: str, loop: LoopSettings, train: Callable[[Job], tuple[FitResult, dict]]
 ) -> StageResult:
     """Train the stage's one model and publish it as output ``model``."""
-    result, report = train(_job(ctx, name, loop))
+    result, report = train(job_for(ctx, name, loop))
     dest = ctx.root.path("models", f"{name}.ckpt")
-    fingerprint = _publish(ctx, result, dest, f"checkpoints/{name}")
+    fingerprint = publish_model(ctx, result, dest, f"checkpoints/{name}")
     summary = {**result.losses, **{k: round(v, 6) for k, v in report.items()}}
     if result.resumed_at_epoch is not None:
         summary["resumed_at_epoch"] = result.resumed_at_epoch
@@ -122,7 +113,7 @@ TRAIN_SPECTRA = StageDef(
     name="train-spectra",
     version="1",
     reads=(("spectra", "store"), ("labels", "spectra_labels")),
-    config=lambda s: _config(
+    config=lambda s: stage_config(
         s, model_configs(s.profile).spectra, "spectra", "spectra_ssl_weight", "mask_rate"
     ),
     body=lambda ctx: train_spectra_task(ctx),
@@ -155,7 +146,7 @@ TRAIN_LIGHTCURVES = StageDef(
     name="train-lightcurves",
     version="1",
     reads=(("lightcurves", "store"), ("labels", "lightcurve_labels")),
-    config=lambda s: _config(
+    config=lambda s: stage_config(
         s, model_configs(s.profile).lightcurves, "lightcurves", "lightcurve_ssl_weight"
     ),
     body=lambda ctx: train_lightcurves_task(ctx),
@@ -219,7 +210,7 @@ FEATURES = StageDef(
 
 @task(name="train-dualformer", cache_policy=NO_CACHE)
 def train_dualformer_task(ctx: StageContext) -> StageResult:
-    config, features = _dualformer(ctx.settings), ctx.root.store_url("features.zarr")
+    config, features = dualformer_config(ctx.settings), ctx.root.store_url("features.zarr")
     return _train_model(
         ctx,
         "train-dualformer",
@@ -232,7 +223,7 @@ TRAIN_DUALFORMER = StageDef(
     name="train-dualformer",
     version="1",
     reads=(("features", "store"),),
-    config=lambda s: _config(s, _dualformer(s), "dualformer"),
+    config=lambda s: stage_config(s, dualformer_config(s), "dualformer"),
     body=lambda ctx: train_dualformer_task(ctx),
     description="DualFormer: dual-projection + covariance loss on the frozen features.",
 )
@@ -252,7 +243,7 @@ def train_baselines_task(ctx: StageContext) -> StageResult:
     for kind in BASELINES:
         name = f"baselines/{kind}"
         dest = ctx.root.path("models", f"{name}.ckpt")
-        job = _job(ctx, name, training.baselines)
+        job = job_for(ctx, name, training.baselines)
         wanted = job.identity(config, kind=kind, reference_moco=training.reference_moco)
         kept = None if ctx.force else _published(ctx, dest, wanted)
         if kept is not None:
@@ -262,7 +253,7 @@ def train_baselines_task(ctx: StageContext) -> StageResult:
         result, losses = runs.train_baseline(
             job, features, kind, config, reference_moco=training.reference_moco
         )
-        outputs[kind] = _publish(ctx, result, dest, f"checkpoints/{name}")
+        outputs[kind] = publish_model(ctx, result, dest, f"checkpoints/{name}")
         paths[kind] = dest
         summary[kind] = {k: round(v, 6) for k, v in losses.items()}
         rows += [{"baseline": kind, **row} for row in result.history]
@@ -284,137 +275,9 @@ TRAIN_BASELINES = StageDef(
     name="train-baselines",
     version="1",
     reads=(("features", "store"),),
-    config=lambda s: _config(s, model_configs(s.profile).baselines, "baselines", "reference_moco"),
+    config=lambda s: stage_config(
+        s, model_configs(s.profile).baselines, "baselines", "reference_moco"
+    ),
     body=lambda ctx: train_baselines_task(ctx),
     description="MoCo, MoCo-clean, SimSiam and VICReg on the same frozen features.",
-)
-
-
-# ------------------------------------------------------------------ finetune
-
-
-def _aligners(ctx: StageContext) -> Aligners:
-    configs, training = model_configs(ctx.settings.profile), ctx.settings.training
-    config = _dualformer(ctx.settings)
-    dualformer = load_trained(
-        ctx.root.store_url("models", "train-dualformer.ckpt"), DualFormer(config), config
-    )
-    baselines = {
-        kind: load_trained(
-            ctx.root.store_url("models", "baselines", f"{kind}.ckpt"),
-            runs.baseline_model(kind, configs.baselines, training.reference_moco),
-            configs.baselines,
-        )
-        for kind in BASELINES
-    }
-    return Aligners(dualformer, baselines)
-
-
-def _model_keys(ctx: StageContext) -> dict[str, str]:
-    """The fingerprint of the model behind each embedding (a map or head made from an
-    embedding is kept only while its key stays the same)."""
-    features = dict(zarr.open_group(ctx.root.store_url("features.zarr"), mode="r").attrs)
-    encoders = features["inputs"]
-    dualformer = ctx.inputs["train-dualformer:model"]
-    return {
-        "desa": dualformer,
-        "desa_projections": dualformer,
-        **{kind: ctx.inputs[f"train-baselines:{kind}"] for kind in BASELINES},
-        "spectra_only": encoders["train-spectra:model"],
-        "lightcurve_only": encoders["train-lightcurves:model"],
-    }
-
-
-@task(name="embed", cache_policy=NO_CACHE)
-def embed_task(ctx: StageContext) -> StageResult:
-    root, training = ctx.root, ctx.settings.training
-    pairs, pair_values = pair_embeddings(
-        root.store_url("features.zarr"),
-        _aligners(ctx),
-        batch_size=training.finetune.batch_size,
-        device=training_device(training),
-    )
-    stars, star_values = star_embeddings(pairs, pair_values)
-    dest = root.path("embeddings.zarr")
-    with publishing(root.fs, dest) as tmp:
-        url = tmp if root.is_local else root.fs.unstrip_protocol(tmp)
-        attrs = {"model_keys": _model_keys(ctx)}
-        write_embeddings(url, pairs, pair_values, stars, star_values, attrs)
-    counts = stars["split"].value_counts().to_dict()
-    summary = {
-        "pairs": len(pairs),
-        "stars": len(stars),
-        **{s: int(counts.get(s, 0)) for s in ("train", "val", "test")},
-    }
-    return StageResult({"store": fingerprint_json(ctx.inputs)}, {"store": dest}, summary)
-
-
-EMBED = StageDef(
-    name="embed",
-    version="1",
-    reads=(
-        ("features", "store"),
-        ("train-dualformer", "model"),
-        *(("train-baselines", kind) for kind in BASELINES),
-    ),
-    config=lambda s: {
-        "dualformer": asdict(_dualformer(s)),
-        "reference_moco": s.training.reference_moco,
-    },
-    body=lambda ctx: embed_task(ctx),
-    description="DESA, baseline and unimodal embeddings of every pair and star (embeddings.zarr).",
-)
-
-
-@task(name="finetune", cache_policy=NO_CACHE)
-def finetune_task(ctx: StageContext) -> StageResult:
-    root, training = ctx.root, ctx.settings.training
-    stars, star_values, _ = read_embeddings(root.store_url("embeddings.zarr"), "stars")
-    targets = star_targets(
-        stars,
-        read_parquet(root.fs, root.path("labels", "binary.parquet")),
-        read_parquet(root.fs, root.path("labels", "ages.parquet")),
-    )
-    outputs, paths, losses = {}, {}, {}
-
-    def publish(job_name: str, result: FitResult) -> None:
-        name = job_name.removeprefix("finetune/")
-        dest = paths[name] = root.path("models", f"{job_name}.ckpt")
-        outputs[name] = _publish(ctx, result, dest, f"checkpoints/{job_name}")
-        losses[name] = {k: round(v, 6) for k, v in result.losses.items()}
-
-    predictions, scores = finetune(
-        lambda name: _job(ctx, f"finetune/{name}", training.finetune),
-        stars,
-        star_values,
-        targets,
-        model_configs(ctx.settings.profile).head,
-        publish,
-    )
-    dest = paths["predictions"] = root.path("finetune", "predictions.parquet")
-    outputs["predictions"] = fingerprint = fingerprint_frame(predictions)
-    write_parquet(predictions, root.fs, dest, metadata={"content_fingerprint": fingerprint})
-    rows = [{"model": name, **values} for name, values in scores.items()]
-    summary = {"stars": len(stars), **scores, "head_losses": losses}
-    return StageResult(outputs, paths, summary, rows)
-
-
-FINETUNE = StageDef(
-    name="finetune",
-    version="1",
-    reads=(
-        ("features", "store"),
-        ("train-dualformer", "model"),
-        *(("train-baselines", kind) for kind in BASELINES),
-        ("labels", "binary"),
-        ("labels", "ages"),
-    ),
-    config=lambda s: {
-        "head": asdict(model_configs(s.profile).head),
-        "loop": s.training.finetune.model_dump(mode="json"),
-        "seed": s.training.seed,
-        "dualformer": asdict(_dualformer(s)),
-    },
-    body=lambda ctx: finetune_task(ctx),
-    description="Binary-vs-single and calibrated age heads on DESA and every baseline.",
 )

@@ -1,0 +1,64 @@
+"""Stage `finetune`: binary-vs-single and calibrated age heads on every model's embedding."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from desa.models.profiles import model_configs
+from desa.training.embeddings import read_embeddings
+from desa.training.finetune import finetune, star_targets
+from desa.training.fit import FitResult
+from flows.stage import StageContext, StageDef, StageResult
+from flows.stages.train import job_for, publish_model
+from storage.fingerprint import fingerprint_frame
+from storage.tables import read_parquet, write_parquet
+
+
+@task(name="finetune", cache_policy=NO_CACHE)
+def finetune_task(ctx: StageContext) -> StageResult:
+    root, training = ctx.root, ctx.settings.training
+    stars, star_values, _ = read_embeddings(root.store_url("embeddings.zarr"), "stars")
+    targets = star_targets(
+        stars,
+        read_parquet(root.fs, root.path("labels", "binary.parquet")),
+        read_parquet(root.fs, root.path("labels", "ages.parquet")),
+    )
+    outputs, paths, losses = {}, {}, {}
+
+    def publish(job_name: str, result: FitResult) -> None:
+        name = job_name.removeprefix("finetune/")
+        dest = paths[name] = root.path("models", f"{job_name}.ckpt")
+        outputs[name] = publish_model(ctx, result, dest, f"checkpoints/{job_name}")
+        losses[name] = {k: round(v, 6) for k, v in result.losses.items()}
+
+    predictions, scores = finetune(
+        lambda name: job_for(ctx, f"finetune/{name}", training.finetune),
+        stars,
+        star_values,
+        targets,
+        model_configs(ctx.settings.profile).head,
+        publish,
+    )
+    dest = paths["predictions"] = root.path("finetune", "predictions.parquet")
+    outputs["predictions"] = fingerprint = fingerprint_frame(predictions)
+    write_parquet(predictions, root.fs, dest, metadata={"content_fingerprint": fingerprint})
+    rows = [{"model": name, **values} for name, values in scores.items()]
+    summary = {"stars": len(stars), **scores, "head_losses": losses}
+    return StageResult(outputs, paths, summary, rows)
+
+
+FINETUNE = StageDef(
+    name="finetune",
+    version="1",
+    reads=(("embed", "store"), ("labels", "binary"), ("labels", "ages")),
+    config=lambda s: {
+        "head": asdict(model_configs(s.profile).head),
+        "loop": s.training.finetune.model_dump(mode="json"),
+        "seed": s.training.seed,
+    },
+    body=lambda ctx: finetune_task(ctx),
+    description="Binary-vs-single and calibrated age heads on DESA and every baseline.",
+)
