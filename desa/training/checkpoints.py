@@ -33,12 +33,13 @@ def read_checkpoint(fs: fsspec.AbstractFileSystem, path: str) -> dict[str, Any]:
     return checkpoint
 
 
-def _differences(found: Any, wanted: Any, prefix: str = "") -> list[str]:
+def differences(found: Any, wanted: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the fields where two nested dicts differ (e.g. ``config.width``)."""
     if isinstance(found, dict) and isinstance(wanted, dict):
         return [
             diff
             for key in sorted(found.keys() | wanted.keys())
-            for diff in _differences(found.get(key), wanted.get(key), f"{prefix}{key}.")
+            for diff in differences(found.get(key), wanted.get(key), f"{prefix}{key}.")
         ]
     return [] if found == wanted else [prefix.rstrip(".")]
 
@@ -47,7 +48,7 @@ def check_identity(checkpoint: dict[str, Any], wanted: dict[str, Any], path: str
     """Raise unless the checkpoint was made by a run with identity ``wanted``."""
     found = checkpoint["desa"]["identity"]
     if found != wanted:
-        fields = ", ".join(_differences(found, wanted)[:8])
+        fields = ", ".join(differences(found, wanted)[:8])
         raise CheckpointError(f"{path}: made with another configuration or data ({fields})")
 
 

@@ -29,7 +29,12 @@ from desa.models.lightcurves import (
 )
 from desa.models.spectra import SpectraEncoderConfig, SpectraModel
 from desa.sampling import UniqueStarBatchSampler
-from desa.training.checkpoints import CheckpointError, model_state, read_checkpoint
+from desa.training.checkpoints import (
+    CheckpointError,
+    differences,
+    model_state,
+    read_checkpoint,
+)
 from desa.training.data import ChunkBatchSampler, StoreBatches, batch_loader
 from desa.training.datasets import (
     SPECTRA_LABELS,
@@ -150,14 +155,10 @@ def load_trained(url: str, model: nn.Module, config: Any) -> nn.Module:
     """Weights of a published checkpoint into ``model``, refusing one of another config."""
     fs, path = fsspec.core.url_to_fs(url)
     checkpoint = read_checkpoint(fs, path)
-    found = checkpoint["desa"]["identity"]["config"]
-    if found != plain(asdict(config)):
-        changed = sorted(
-            k
-            for k in found.keys() | asdict(config).keys()
-            if found.get(k) != plain(asdict(config)).get(k)
-        )
-        raise CheckpointError(f"{path}: made for another model config ({', '.join(changed)})")
+    found, wanted = checkpoint["desa"]["identity"]["config"], plain(asdict(config))
+    if found != wanted:
+        fields = ", ".join(differences(found, wanted))
+        raise CheckpointError(f"{path}: made for another model config ({fields})")
     model.load_state_dict(model_state(checkpoint))
     return model.eval()
 
