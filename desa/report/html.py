@@ -60,11 +60,12 @@ td.missing { color: #a0a6b0; }
 .notes ul { margin: 0; padding-left: 20px; }
 .notes li { margin: 3px 0; }
 main { max-width: 1320px; }
-/* Figures keep their natural size (no blurry rescaling) and wrap. */
-.figures { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
+/* Two figures a row on a wide screen, one on a narrow one; images only ever scale down. */
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr));
+           gap: 18px; align-items: start; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 10px;
-         background: #fff; flex: 0 1 auto; max-width: 100%; }
-figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
+         background: #fff; min-width: 0; }
+figure img { display: block; width: 100%; height: auto; margin: 0 auto; }
 figcaption { color: var(--muted); font-size: 13px; margin-top: 8px; text-align: center; }
 .empty { color: var(--muted); font-style: italic; margin: 0; }
 """
