@@ -16,11 +16,11 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
+from desa.evaluate import binary_metrics, regression_metrics
 from desa.losses import apply_calibration, conformal_calibrate
-from desa.models.heads import AgeHead, BinaryHead, HeadConfig, interval_coverage
+from desa.models.heads import AgeHead, BinaryHead, HeadConfig
 from desa.models.layers import Standardize
 from desa.training.data import ArrayBatches, batch_loader
 from desa.training.embeddings import HEAD_INPUT, MODELS
@@ -79,28 +79,21 @@ def _predict(model: nn.Module, x: np.ndarray, device: torch.device) -> np.ndarra
 
 
 def _binary_scores(y: np.ndarray, p: np.ndarray, test: np.ndarray) -> dict[str, float | None]:
-    keep = test & np.isfinite(y)
-    both = len(np.unique(y[keep])) == 2
-    return {
-        "binary_auc": float(roc_auc_score(y[keep], p[keep])) if both else None,
-        "binary_ap": float(average_precision_score(y[keep], p[keep])) if both else None,
-        "binary_n_test": int(keep.sum()),
-    }
+    scores = binary_metrics(y[test], p[test])  # drops unlabelled stars; None for one class
+    return {"binary_auc": scores["auc"], "binary_ap": scores["ap"], "binary_n_test": scores["n"]}
 
 
 def _age_scores(
-    y: np.ndarray, q: np.ndarray, calibrated: np.ndarray, test: np.ndarray, quantiles
+    y: np.ndarray, median: np.ndarray, lo: np.ndarray, hi: np.ndarray, test: np.ndarray
 ) -> dict[str, float | None]:
-    keep = test & np.isfinite(y)
-    if not keep.any():
+    if not np.isfinite(y[test]).any():
         return {"age_mae_gyr": None, "age_rmse_gyr": None, "age_coverage": None, "age_n_test": 0}
-    error = q[keep, 0, len(quantiles) // 2] - y[keep]
-    coverage = interval_coverage(calibrated[keep], y[keep], quantiles)
+    scores = regression_metrics(y[test], median[test], lo[test], hi[test])
     return {
-        "age_mae_gyr": float(np.mean(np.abs(error))),
-        "age_rmse_gyr": float(np.sqrt(np.mean(error**2))),
-        "age_coverage": next(iter(coverage.values())),
-        "age_n_test": int(keep.sum()),
+        "age_mae_gyr": scores["mae"],
+        "age_rmse_gyr": scores["rmse"],
+        "age_coverage": scores["coverage"],
+        "age_n_test": scores["n"],
     }
 
 
@@ -140,9 +133,10 @@ def finetune(
         cal = val & np.isfinite(y_age)
         corrections = conformal_calibrate(q[cal], y_age[cal][:, None], config.quantiles)
         calibrated = apply_calibration(q, corrections)
+        median = q[:, 0, len(config.quantiles) // 2]
         scores[name] = {
             **_binary_scores(y_bin, p, test),
-            **_age_scores(y_age, q, calibrated, test, config.quantiles),
+            **_age_scores(y_age, median, calibrated[:, 0, 0], calibrated[:, 0, -1], test),
         }
         predictions.append(
             pd.DataFrame(
@@ -154,7 +148,7 @@ def finetune(
                     "binary": y_bin,
                     "binary_prob": p,
                     "age_gyr": y_age,
-                    "age_median": q[:, 0, len(config.quantiles) // 2],
+                    "age_median": median,
                     "age_lo": calibrated[:, 0, 0],
                     "age_hi": calibrated[:, 0, -1],
                 }

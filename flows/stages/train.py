@@ -29,7 +29,7 @@ from desa.training.runs import BASELINES, Job, load_trained, training_device
 from desa.training.tasks import LightCurveModel
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_json
-from storage.publish import atomic_write_bytes, publishing
+from storage.publish import publishing
 from storage.tables import read_parquet
 
 
@@ -62,11 +62,11 @@ def job_for(ctx: StageContext, name: str, loop: LoopSettings) -> Job:
 
 def publish_model(ctx: StageContext, result: FitResult, dest: str, checkpoints: str) -> str:
     """Copy the best checkpoint to ``dest`` atomically, drop the checkpoints; fingerprint."""
-    fs, best = fsspec.core.url_to_fs(result.best_path)
-    checkpoint = read_checkpoint(fs, best)
-    with fs.open(best, "rb") as handle:
-        atomic_write_bytes(ctx.root.fs, dest, handle.read())
     fs, folder = ctx.root.fs, ctx.root.path(checkpoints)
+    best = fsspec.core.url_to_fs(result.best_path)[1]  # under the data root, like ``dest``
+    checkpoint = read_checkpoint(fs, best)
+    with publishing(fs, dest) as tmp:
+        fs.copy(best, tmp)  # a paper checkpoint is GBs: copied, not held in memory twice
     fs.rm(folder, recursive=True)
     parent = folder.rpartition("/")[0]
     if parent != ctx.root.path("checkpoints") and not fs.ls(parent):

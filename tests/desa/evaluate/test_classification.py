@@ -82,3 +82,10 @@ def test_regression_metrics_errors() -> None:
         regression_metrics([1.0], [1.0], lo=[0.0])
     with pytest.raises(ValueError, match="median has NaN"):
         regression_metrics([1.0, 2.0], [1.0, np.nan])
+
+
+def test_regression_metrics_take_an_infinite_interval_as_covering() -> None:
+    scores = regression_metrics([1.0, 5.0], [2.0, 5.0], [-np.inf, 4.0], [np.inf, 4.5])
+    assert scores["coverage"] == 0.5 and scores["mae"] == 0.5
+    with pytest.raises(ValueError, match="median"):
+        regression_metrics([1.0], [np.inf])
