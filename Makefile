@@ -17,7 +17,7 @@ run: $(INSTALLED)
 	$(BIN)/desa rebuild
 
 test: $(INSTALLED)
-	scripts/install-chromium.sh
+	scripts/install-test-packages.sh
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)

@@ -36,15 +36,19 @@ class BuiltCatalog:
 def source_url(
     spec: CatalogSpec, mirror_url: str | None, lamost_catalog_url: Callable[[str], str]
 ) -> str | None:
-    """Where the catalog file is downloaded from; None for VizieR (fetched by astroquery)."""
+    """Where the catalog file is downloaded from; None for VizieR (fetched by astroquery).
+
+    LAMOST's own catalogs follow the configured release, so they come from the LAMOST client
+    (which a demo points at its mirror) rather than from a fixed mirror path.
+    """
+    if isinstance(spec.source, LamostCatalogSource):
+        return lamost_catalog_url(spec.source.kind)
     if mirror_url is not None:
         if spec.mirror_path is None:
             raise ValueError(f"{spec.name} has no mirror path")
         return f"{mirror_url.rstrip('/')}/{spec.mirror_path}"
     if isinstance(spec.source, UrlSource):
         return spec.source.url
-    if isinstance(spec.source, LamostCatalogSource):
-        return lamost_catalog_url(spec.source.file_name)
     return None
 
 

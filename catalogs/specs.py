@@ -48,9 +48,10 @@ class VizierSource:
 
 @dataclass(frozen=True)
 class LamostCatalogSource:
-    """A LAMOST catalog file, fetched by name through the LAMOST catalog service."""
+    """An LRS catalog of the configured LAMOST release (``dr8_v2.0_LRS_stellar.csv.gz`` for
+    kind ``stellar``), fetched through the LAMOST catalog service or the archive tree."""
 
-    file_name: str
+    kind: str
 
 
 Source = UrlSource | VizierSource | LamostCatalogSource
@@ -225,7 +226,7 @@ _ALL_SPECS = (
         ),
         format="csv_gz",
         mirror_path="lamost/dr8/v2.0/catalog/dr8_v2.0_LRS_stellar.csv.gz",
-        source=LamostCatalogSource("dr8_v2.0_LRS_stellar.csv.gz"),
+        source=LamostCatalogSource("stellar"),
         columns=_LAMOST_COLUMNS,
         key="obsid",
         ints=("gp_id", "lmjd", "mjd", "spid", "fiberid", "ps_id"),

@@ -7,10 +7,11 @@ field defaults. `DESA_PROFILE` (or `profile = ...` in desa.toml) picks `demo` or
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +22,11 @@ from pydantic_settings import (
 from catalogs.labels.config import LabelConfig
 
 Profile = Literal["demo", "paper"]
+
+
+def _empty_is_none(value: Any) -> Any:
+    """An empty environment variable switches an optional setting off."""
+    return None if value == "" else value
 
 
 class SkySettings(BaseModel):
@@ -38,8 +44,9 @@ class ArchiveSettings(BaseModel):
 
     lamost_base_url: str = "https://www.lamost.org/openapi"
     lamost_mode: Literal["openapi", "legacy", "tree"] = "openapi"
-    lamost_dr: str = "dr8"
-    lamost_version: str = "v2.0"
+    # A pinned release, or "latest": the newest the archive lists (research/data_sources.md §5).
+    lamost_dr: str = Field("dr8", pattern=r"^(dr\d+|latest)$")
+    lamost_version: str = Field("v2.0", pattern=r"^(v\d+(\.\d+)?|latest)$")
     lamost_token_env: str = "LAMOST_TOKEN"
     mast_base_url: str = "https://archive.stsci.edu/missions/kepler/lightcurves"
     # "tree": list each target's folder in the archive tree; "search": astroquery MAST search.
@@ -141,6 +148,8 @@ class TrainingSettings(BaseModel):
     devices: int = Field(1, ge=1)  # more than one: launch under torchrun (DDP)
     precision: Literal["auto", "32-true", "bf16-mixed"] = "auto"  # auto: bf16 autocast on CUDA
     num_workers: int = Field(0, ge=0)  # DataLoader processes reading the stores
+    # A Prefect work pool (e.g. "gpu") whose worker runs the training stages; None: in-process.
+    work_pool: str | None = None
     spectra_ssl_weight: float = Field(0.5, ge=0, le=1)  # lambda of the hybrid loss (sec. 2)
     mask_rate: float = Field(0.15, gt=0, lt=1)  # masked-filling pixel fraction (sec. 2)
     lightcurve_ssl_weight: float = Field(0.5, ge=0, le=1)  # SimSiam vs period CQR (sec. 3)
@@ -151,6 +160,8 @@ class TrainingSettings(BaseModel):
     dualformer: LoopSettings = LoopSettings()
     baselines: LoopSettings = LoopSettings()
     finetune: LoopSettings = LoopSettings(patience=10)
+
+    _optional = field_validator("work_pool", mode="before")(_empty_is_none)
 
 
 class ProductsSettings(BaseModel):
@@ -164,12 +175,46 @@ class ProductsSettings(BaseModel):
     seed: int = 0
 
 
+class ScheduleSettings(BaseModel):
+    """When `desa serve` rebuilds and looks for new releases (times in UTC)."""
+
+    rebuild_cron: str | None = "0 4 * * 1"  # weekly, Monday 04:00; empty: no schedule
+    watch_interval: timedelta | None = timedelta(days=1)  # seconds or ISO 8601; empty: none
+
+    _optional = field_validator("rebuild_cron", mode="before")(_empty_is_none)
+
+    @field_validator("watch_interval", mode="before")
+    @classmethod
+    def _seconds_or_duration(cls, value: Any) -> Any:
+        """Environment values arrive as text: "86400" means seconds, like "P1D"."""
+        if isinstance(value, str):
+            value = value.strip()
+            return None if not value else float(value) if value.isdigit() else value
+        return value
+
+
+class ServeSettings(BaseModel):
+    """The served system (`desa serve`)."""
+
+    # A second rebuild requested while one runs waits for it ("enqueue": nothing requested is
+    # lost; a rebuild with nothing new is a no-op) or is cancelled ("cancel").
+    rebuild_collision: Literal["enqueue", "cancel"] = "enqueue"
+    # Where browsers find <data_root>/report over HTTP (compose's `reports` service); None:
+    # artifacts show the report's path instead.
+    report_url: str | None = None
+    # How long a deployment run waits for the run holding the pipeline (a rebuild, say).
+    pipeline_wait_s: float = Field(12 * 3600, ge=0)
+
+    _optional = field_validator("report_url", mode="before")(_empty_is_none)
+
+
 # The demo's tiny models learn in minutes on 2 CPU cores only with larger steps than the
 # reference's (sec. 10), which are tuned for the paper-size models.
 _DEMO_LOOP = {"max_epochs": 30, "lr": 1e-3, "weight_decay": 1e-5, "patience": 8}
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "demo": {
-        "archive": {"lamost_mode": "tree"},
+        # The demo mirror publishes releases (`desa demo-sky --release`); follow them.
+        "archive": {"lamost_mode": "tree", "lamost_dr": "latest"},
         "training": {
             "spectra": {**_DEMO_LOOP, "batch_size": 32, "max_epochs": 80, "patience": 20},
             "lightcurves": {**_DEMO_LOOP, "batch_size": 32},
@@ -217,6 +262,8 @@ class Settings(BaseSettings):
     labels: LabelSettings = LabelSettings()
     training: TrainingSettings = TrainingSettings()
     products: ProductsSettings = ProductsSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    serve: ServeSettings = ServeSettings()
 
     @classmethod
     def settings_customise_sources(

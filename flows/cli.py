@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from desa.config import Settings
+from flows.clients import load_settings
+from flows.progress import terminal_progress
 from flows.stage import Freshness, StageContext, plan
 from flows.stages import stage_named, stages_for
+from flows.turn import PipelineBusy
 from storage.layout import DataRoot
 from storage.tables import read_parquet
 
@@ -39,7 +46,19 @@ def main(
         os.environ["DESA_PROFILE"] = profile
 
 
+def _progress_bars(command: Callable[..., None]) -> Callable[..., None]:
+    """Draw the stages' progress bars while ``command`` runs, when stdout is a terminal."""
+
+    @functools.wraps(command)  # typer reads the options from the wrapped signature
+    def with_bars(*args: object, **kwargs: object) -> None:
+        with terminal_progress(console):
+            command(*args, **kwargs)
+
+    return with_bars
+
+
 @app.command()
+@_progress_bars
 def run(
     stage: Annotated[str, typer.Argument(help="Stage name, e.g. catalogs.")],
     force: Annotated[bool, typer.Option("--force", help="Rerun even when up to date.")] = False,
@@ -48,16 +67,18 @@ def run(
     from flows.pipeline import STAGE_FLOWS
 
     stage_named(stage)
-    STAGE_FLOWS[stage](force=force)
+    with _refused_when_busy():
+        STAGE_FLOWS[stage](force=force)
 
 
 @app.command()
+@_progress_bars
 def rebuild(
     force: Annotated[bool, typer.Option("--force", help="Rerun every stage.")] = False,
     until: Annotated[str | None, typer.Option(help="Stop after this stage, e.g. labels.")] = None,
 ) -> None:
     """Run every stage of the profile in order; unchanged stages are skipped."""
-    settings = Settings()
+    settings = load_settings()
     root = DataRoot(settings.data_root)
     if not force and all(f.fresh for f in _plan(settings, root, until)):
         # Nothing to do: say so without starting a Prefect run (and its API server).
@@ -65,12 +86,23 @@ def rebuild(
     else:
         from flows.pipeline import rebuild as rebuild_flow
 
-        results = rebuild_flow(force=force, until=until)
+        with _refused_when_busy():
+            results = rebuild_flow(force=force, until=until)
         ran = [r["stage"] for r in results if r["ran"]]
         console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
     for name in ("index.html", "explorer.html"):
         if root.fs.exists(root.path("report", name)):
             console.print(f"report: {root.store_url('report', name)}")
+
+
+@contextmanager
+def _refused_when_busy() -> Iterator[None]:
+    """Another run holding the pipeline is one clear line, not a traceback."""
+    try:
+        yield
+    except PipelineBusy as busy:
+        console.print(f"[red]{escape(str(busy))}[/]")
+        raise typer.Exit(1) from None
 
 
 def _short_paths(paths: dict[str, str], root: DataRoot) -> str:
@@ -85,24 +117,53 @@ def _plan(settings: Settings, root: DataRoot, until: str | None = None) -> list[
     return plan(stages_for(settings.profile, until), StageContext(settings, root))
 
 
+def _server_runs(stages: list[str]) -> dict | None:
+    """Each stage's last flow run when PREFECT_API_URL names a server; None without one
+    (nothing asked: no client, no ephemeral server) or when it cannot be reached."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        return None
+    import httpx
+
+    from flows.last_runs import last_flow_runs
+
+    try:
+        return last_flow_runs(stages)
+    except httpx.HTTPError as error:
+        message = f"Prefect server {PREFECT_API_URL.value()} not reachable ({error})"
+        console.print(f"[yellow]{escape(message)}; showing the local state only[/]")
+        return None
+
+
 @app.command()
 def status() -> None:
-    """Each stage's cache key, whether it is up to date (and why not), last run and outputs."""
-    settings = Settings()
+    """Each stage's cache key, whether it is up to date (and why not), last run and outputs;
+    with PREFECT_API_URL set, its last flow run on that server too, with a link to it."""
+    settings = load_settings()
     root = DataRoot(settings.data_root)
+    freshness_of = _plan(settings, root)
+    runs = _server_runs([f.stage for f in freshness_of])
     table = Table(
         "stage", "cache key", "state", "last run", "outputs", title=f"data root {root.url}"
     )
-    for freshness in _plan(settings, root):
+    if runs is not None:
+        table.add_column("flow run")
+        table.add_column("link", overflow="fold")  # whole, so that it can be clicked
+    for freshness in freshness_of:
         state = freshness.state
         colour = "green" if freshness.fresh else "yellow"
-        table.add_row(
+        cells = [
             freshness.stage,
             (freshness.key or "-")[:12],
             f"[{colour}]{freshness.reason}[/]",
             f"{state.finished_at} ({state.duration_s:.1f} s)" if state else "never",
             _short_paths(state.paths, root) if state else "",
-        )
+        ]
+        if runs is not None:
+            last = runs.get(freshness.stage)
+            cells += [f"{last.state}\n{last.when}", escape(last.url)] if last else ["-", ""]
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -152,6 +213,54 @@ def neighbors(
     console.print(table)
 
 
+@app.command()
+def serve() -> None:
+    """Serve every stage, `rebuild` and `watch-releases` as deployments named `desa`, with
+    their schedules and triggers, until SIGTERM or SIGINT (needs PREFECT_API_URL)."""
+    from flows.serve import serve_pipeline
+
+    try:
+        serve_pipeline(Settings())
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def watch() -> None:
+    """Check once whether a source published a new release or catalog version.
+
+    Pointed at a server (PREFECT_API_URL), this runs `watch-releases`, whose events trigger
+    the served rebuild; otherwise it only reports (run `desa rebuild` to build what is new).
+    """
+    from dataclasses import asdict
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.watch import detect_changes, watch_releases
+
+    if PREFECT_API_URL.value():
+        changes = watch_releases()
+    else:
+        changes = [asdict(change) for change in detect_changes(Settings())]
+    if not changes:
+        console.print("watch: every source is as the data root was built from")
+        return
+    table = Table("source", "event", "built from", "now", "status")
+    for change in changes:
+        status = change.get("status") or ("new" if change["followed"] else "not followed")
+        old, new = (_short(str(change[key])) for key in ("old", "new"))
+        table.add_row(change["source"], change["event"], old, new, status)
+    console.print(table)
+    if not PREFECT_API_URL.value():
+        console.print("run `desa rebuild` to build what is new")
+
+
+def _short(value: str) -> str:
+    """A release as it is; a 64-digit stamp cut to its first 12 digits."""
+    return value if len(value) <= 16 else value[:12]
+
+
 @app.command("demo-sky")
 def demo_sky(
     out: Annotated[
@@ -159,17 +268,36 @@ def demo_sky(
     ] = None,
     n_stars: Annotated[int | None, typer.Option(help="Number of stars.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    release: Annotated[
+        str | None,
+        typer.Option(help="Publish this LAMOST release (e.g. dr9) into the existing sky."),
+    ] = None,
 ) -> None:
-    """Write the deterministic synthetic sky (an archive mirror in the real formats)."""
+    """Write the deterministic synthetic sky (an archive mirror in the real formats), or with
+    --release publish a new survey release into it."""
     from desa.sky.mirror import build_sky
     from flows.stages.demo_sky import mirror_dir
 
     settings = Settings()
     target = out or mirror_dir(settings)
+    sky_seed = settings.sky.seed if seed is None else seed
+    if release is not None:
+        from desa.sky.release import publish_release
+
+        if n_stars is not None:
+            raise typer.BadParameter("a release adds to the sky; it takes no --n-stars")
+        try:
+            published = publish_release(
+                target, release, seed=sky_seed, workers=settings.sky.workers
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--release") from exc
+        console.print(f"release {release} published in {target}: {published}")
+        return
     summary = build_sky(
         target,
         n_stars=n_stars or settings.sky.n_stars,
-        seed=settings.sky.seed if seed is None else seed,
+        seed=sky_seed,
         max_quarters=settings.sky.max_quarters,
         workers=settings.sky.workers,
     )

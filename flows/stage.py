@@ -48,9 +48,11 @@ class StageDef:
     config: Callable[[Settings], dict[str, Any]]
     body: Callable[[StageContext], StageResult]
     external_inputs: Callable[[StageContext], dict[str, str]] | None = None
+    writes: tuple[str, ...] = ()  # where its outputs live under the data root (for people)
     profiles: tuple[str, ...] = ("demo", "paper")
     description: str = ""
     dask: bool = False  # run its Prefect tasks on the Dask cluster
+    gpu: bool = False  # a GPU job: runs on the training work pool when one is configured
 
     @property
     def upstream(self) -> tuple[str, ...]:

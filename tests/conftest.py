@@ -19,7 +19,8 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ.pop("PREFECT_API_URL", None)
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium, installed by scripts/install-chromium.sh
+# Debian's chromium, installed by scripts/install-test-packages.sh.
+CHROMIUM = Path("/usr/bin/chromium")
 # The closed network refuses Chromium's background connections; Playwright gives every launch
 # a fresh, empty profile (it stands for --user-data-dir).
 CHROMIUM_ARGS = [
@@ -59,7 +60,7 @@ def real_data() -> Path:
 def browser() -> Iterator[Browser]:
     """Headless Chromium; a skip would hide a broken set-up (`make test` installs it)."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: run scripts/install-chromium.sh (make test does)")
+        pytest.fail(f"{CHROMIUM} not found: run scripts/install-test-packages.sh (make test does)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser

@@ -29,6 +29,8 @@ def pair_distances(points: ArrayLike, star_ids: ArrayLike) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
     if bad.size:
         raise ValueError(f"points has {bad.size} rows with NaN or inf (rows {bad[:10].tolist()})")
+    if ids.size == 0:
+        return np.empty(0)
     _, star_index, counts = np.unique(ids, return_inverse=True, return_counts=True)
     order = np.argsort(star_index, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])

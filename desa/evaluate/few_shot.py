@@ -90,10 +90,10 @@ def few_shot(
     n = len(kept)
     n_fit = round(fraction * n)
     n_score = n - n_fit
-    if n_fit < 2 or n_score < 1:
+    if n_fit < 2 or n_score < 2:  # R² of one scored row is undefined
         raise ValueError(
             f"{n} usable rows (after dropping {len(x) - n} with NaN) at fraction {fraction} give "
-            f"{n_fit} rows to fit and {n_score} to score; need at least 2 and 1"
+            f"{n_fit} rows to fit and {n_score} to score; need at least 2 of each"
         )
     order = np.random.default_rng(seed).permutation(n)
     fit_rows = np.sort(kept[order[:n_fit]])

@@ -26,12 +26,16 @@ from torch import nn
 from desa.losses import info_nce, simsiam_loss, vicreg_loss
 
 __all__ = [
+    "BASELINES",
     "BaselineConfig",
     "MoCoAligner",
     "ProjectionHead",
     "SimSiamAligner",
     "VICRegAligner",
 ]
+
+
+BASELINES = ("moco", "moco_clean", "simsiam", "vicreg")  # MoCo-clean: MoCo on unique stars
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,13 @@ and the old stars keep their coordinates. A changed model refits its map from sc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import umap
+
+if TYPE_CHECKING:
+    import umap
 
 ROW_KEYS = ("level", "kic", "obsid")  # obsid is -1 on star rows
 
@@ -51,6 +54,8 @@ def fit_reducer(train: np.ndarray, settings: UmapSettings) -> umap.UMAP:
     if len(train) > settings.fit_max:
         pick = np.random.default_rng(settings.seed).choice(len(train), settings.fit_max, False)
         train = train[np.sort(pick)]
+    import umap  # here, not at the top: importing it costs seconds (numba), fitting is rare
+
     reducer = umap.UMAP(
         n_neighbors=min(settings.n_neighbors, len(train) - 1),
         min_dist=settings.min_dist,

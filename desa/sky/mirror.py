@@ -74,10 +74,28 @@ class SkySummary:
     catalogs: dict[str, str] = field(default_factory=dict)
 
 
-def lamost_relpath(obsdate: str, planid: str, lmjd: int, spid: int, fiberid: int) -> str:
-    """Mirror path of a spectrum file (LAMOST archive tree, laspec `lamost_filepath`)."""
+def lamost_relpath(
+    obsdate: str,
+    planid: str,
+    lmjd: int,
+    spid: int,
+    fiberid: int,
+    *,
+    fits_dir: str = LAMOST_FITS_DIR,
+) -> str:
+    """Mirror path of a spectrum file (LAMOST archive tree, laspec `lamost_filepath`);
+    `fits_dir` names the release's tree (a later release publishes under its own)."""
     day = obsdate.replace("-", "")
-    return f"{LAMOST_FITS_DIR}/{day}/{planid}/{lamost_filename(lmjd, planid, spid, fiberid)}"
+    return f"{fits_dir}/{day}/{planid}/{lamost_filename(lmjd, planid, spid, fiberid)}"
+
+
+def release_file_info(data_v: str) -> tuple[str, str]:
+    """(DATE, VERSPIPE) of a release's files; those after DR9 are dated a year apart."""
+    if data_v in _RELEASE_FILE_INFO:
+        return _RELEASE_FILE_INFO[data_v]
+    number = int(data_v.removeprefix("LAMOST DR"))
+    date, verspipe = _RELEASE_FILE_INFO["LAMOST DR9"]
+    return f"{int(date[:4]) + number - 9}{date[4:]}", verspipe
 
 
 def kepler_relpath(kic: int, stamp: str) -> str:
@@ -87,7 +105,7 @@ def kepler_relpath(kic: int, stamp: str) -> str:
 
 
 def _lamost_header(visit: Any, snr: dict[str, float], rng: np.random.Generator) -> dict[str, Any]:
-    date, verspipe = _RELEASE_FILE_INFO[visit.data_v]
+    date, verspipe = release_file_info(visit.data_v)
     start = pd.Timestamp(visit.date_obs) + pd.Timedelta(hours=8)  # DATE-BEG/END: local time
     n_exp = int(rng.integers(2, 5))
     exptime = 600.0 * n_exp
@@ -131,9 +149,15 @@ def _lamost_header(visit: Any, snr: dict[str, float], rng: np.random.Generator) 
 
 
 def _write_spectra(
-    visits: pd.DataFrame, *, root: Path, stars: pd.DataFrame, seed: int
+    visits: pd.DataFrame,
+    *,
+    root: Path,
+    stars: pd.DataFrame,
+    seed: int,
+    fits_dir: str = LAMOST_FITS_DIR,
 ) -> pd.DataFrame:
-    """Synthesize and write these spectra; returns the visits with SNRs, path and NORM."""
+    """Synthesize and write these spectra under `fits_dir`; returns the visits with SNRs, path
+    and NORM."""
     by_star = stars.set_index("star_id")
     rows = []
     for visit in visits.itertuples(index=False):
@@ -153,7 +177,9 @@ def _write_spectra(
         snr = {f"snr{b}": round(v, 2) for b, v in spec.snr.items()}
         # DR9 files without a normalized spectrum have NORM=0 (real obsids 101002, 101012).
         has_norm = visit.layout == "coadd" and rng.uniform() < 0.9
-        relpath = lamost_relpath(visit.obsdate, visit.planid, visit.lmjd, visit.spid, visit.fiberid)
+        relpath = lamost_relpath(
+            visit.obsdate, visit.planid, visit.lmjd, visit.spid, visit.fiberid, fits_dir=fits_dir
+        )
         header = _lamost_header(visit, snr, rng)
         write_lamost_spectrum(
             root / relpath,

@@ -753,8 +753,17 @@ def draw_visits(stars: pd.DataFrame, seed: int) -> pd.DataFrame:
     plans = pd.concat([lk_plans, out_plans], ignore_index=True)
     plans = plans.sort_values("date_obs", kind="stable").reset_index(drop=True)
     plans["serial"] = _unique_ints(rng, 1000, 9000, len(plans))  # sorted: obsids grow with time
-    centres = plans.groupby("field")[["field_ra", "field_dec"]].first()
+    return assign_visits(stars, plans, rng, seed)
 
+
+def assign_visits(
+    stars: pd.DataFrame, plans: pd.DataFrame, rng: np.random.Generator, seed: int
+) -> pd.DataFrame:
+    """Observe each star with a spectrum `n_spectra` times, in distinct plans of its nearest
+    field (`plans`: field, field_ra, field_dec, planid, layout, data_v, date_obs, helio_rv,
+    serial); the visit rows of `draw_visits`, sorted by obsid. A star's LAMOST target (`seed`)
+    is the same in every call, so later releases observe it at the same catalog position."""
+    centres = plans.groupby("field")[["field_ra", "field_dec"]].first()
     rows = []
     used: dict[int, set[tuple[int, int]]] = {}
     for star in stars[stars["has_spectrum"]].itertuples(index=False):

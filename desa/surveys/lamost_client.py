@@ -10,6 +10,10 @@
   ``{base}/{dr}/{ver}/fits/{obsdate:%Y%m%d}/{planid}/spec-....fits.gz`` built from a catalog row,
   and ``{base}/{dr}/{ver}/catalog/{name}``.
 
+Releases: an archive tree lists them as folders (``{base}/dr9/v2.0/``); the services are probed
+for the release catalog of each release number upward (data_sources.md §5, "new-release
+detection"), through the version ladder v1.0 < v1.1 < v2.0 (§1.1).
+
 Both services take the account token as the ``token`` query parameter; it is optional for public
 (v2.0) releases (data_sources.md §1.2). The token is read from the environment when a downloader
 is made and handed to it only as a secret parameter, never put into a URL here.
@@ -18,7 +22,9 @@ is made and handed to it only as a secret parameter, never put into a URL here.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +32,9 @@ from urllib.parse import quote, urlencode
 
 import fsspec
 import pandas as pd
+import requests
 
+from desa.surveys.listing import folder_names
 from storage.download import Downloader, DownloadRequest
 
 Mode = Literal["openapi", "legacy", "tree"]
@@ -36,6 +44,43 @@ OPENAPI_BASE = "https://www.lamost.org/openapi"
 LEGACY_BASE = "http://www.lamost.org"
 
 _NAME_COLUMNS = ("obsid", "lmjd", "planid", "spid", "fiberid")
+_PROBED_VERSIONS = ("v2.0", "v1.1", "v1.0")  # newest first: public, update, first release
+_FIRST_PROBED = 8  # the paper's release; older ones are not looked for
+_DR = re.compile(r"^dr(\d+)$")
+_VERSION = re.compile(r"^v(\d+(?:\.\d+)*)$")
+
+
+@dataclass(frozen=True, order=True)
+class Release:
+    """A LAMOST data release and version; orders by release number, then version."""
+
+    number: int
+    version_parts: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, dr: str, version: str) -> Release:
+        dr_match, version_match = _DR.match(dr), _VERSION.match(version)
+        if dr_match is None or version_match is None:
+            raise ValueError(f"not a LAMOST release: {dr!r} {version!r} (expected dr9, v2.0)")
+        parts = tuple(int(p) for p in version_match.group(1).split("."))
+        return cls(int(dr_match.group(1)), parts)
+
+    @property
+    def dr(self) -> str:
+        return f"dr{self.number}"
+
+    @property
+    def version(self) -> str:
+        return "v" + ".".join(str(p) for p in self.version_parts)
+
+    def __str__(self) -> str:
+        return f"{self.dr}/{self.version}"
+
+
+def newest_release(releases: list[Release], version: str = "latest") -> Release | None:
+    """The newest release, of ``version`` when one is pinned (e.g. the public v2.0)."""
+    wanted = [r for r in releases if version == "latest" or r.version == version]
+    return max(wanted, default=None)
 
 
 def spec_filename(lmjd: int, planid: str, spid: int, fiberid: int) -> str:
@@ -113,6 +158,52 @@ class LamostClient:
             )
             for _, row in rows.iterrows()
         ]
+
+    def release_catalog_name(self, kind: str) -> str:
+        """This release's LRS catalog of ``kind`` (stellar, catalogue, ...), as LAMOST names
+        them: ``dr8_v2.0_LRS_stellar.csv.gz`` (data_sources.md §1.3)."""
+        return f"{self.dr}_{self.version}_LRS_{kind}.csv.gz"
+
+    def release_catalog_url(self, kind: str) -> str:
+        return self.catalog_url(self.release_catalog_name(kind))
+
+    def releases(
+        self, session: requests.Session | None = None, timeout_s: float = 30.0
+    ) -> list[Release]:
+        """The releases the archive offers, oldest first.
+
+        An archive tree lists them as folders; the services are asked for the stellar catalog
+        of each release number from this client's upward, until a number has none.
+        """
+        session = session or requests.Session()
+        if self.mode == "tree":
+            drs = [n for n in folder_names(f"{self.base_url}/", session, timeout_s) if _DR.match(n)]
+            return sorted(
+                Release.parse(dr, version)
+                for dr in drs
+                for version in folder_names(f"{self.base_url}/{dr}/", session, timeout_s)
+                if _VERSION.match(version)
+            )
+        pinned = _DR.match(self.dr)
+        found, number = [], int(pinned.group(1)) if pinned else _FIRST_PROBED
+        while True:
+            present = [
+                Release.parse(f"dr{number}", version)
+                for version in _PROBED_VERSIONS
+                if self._answers(f"dr{number}", version, session, timeout_s)
+            ]
+            if not present:
+                return sorted(found)
+            found.extend(present)
+            number += 1
+
+    def _answers(self, dr: str, version: str, session: requests.Session, timeout_s: float) -> bool:
+        probe = LamostClient(self.base_url, dr=dr, version=version, mode=self.mode)
+        url = probe.catalog_url(probe.release_catalog_name("stellar"))
+        response = session.head(
+            url, params=self.secret_params(), timeout=timeout_s, allow_redirects=True
+        )
+        return response.status_code == 200
 
     def catalog_request(self, name: str, dest_dir: str | PathLike[str]) -> DownloadRequest:
         dest = f"{str(dest_dir).rstrip('/')}/{self.dr}_{self.version}/{name}"

@@ -9,21 +9,19 @@ local mirror through file:// URLs.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from html.parser import HTMLParser
 from os import PathLike
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urlencode
 
 import requests
 
 from desa.errors import BadInputError
 from desa.surveys.kepler import QUARTERS, llc_filename, parse_llc_filename
+from desa.surveys.listing import folder_names, local_folder
 from storage.download import DownloadRequest
+from storage.fingerprint import fingerprint_json
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +66,6 @@ def search_lightcurve_requests(
     return out
 
 
-class _Links(HTMLParser):
-    """Collects the href of every <a> in an HTML directory index."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self.hrefs.extend(value for name, value in attrs if name == "href" and value)
-
-
 class MastClient:
     """URLs, folder listings and download requests for Kepler long-cadence files."""
 
@@ -109,19 +95,25 @@ class MastClient:
         Raises ``requests.RequestException`` (or ``OSError`` for file://) when the listing
         cannot be read.
         """
-        url = self.target_url(kic)
-        if urlsplit(url).scheme == "file":
-            folder = Path(url2pathname(urlsplit(url).path))
-            names = os.listdir(folder) if folder.is_dir() else []
-        else:
-            response = self._session.get(url, timeout=self.timeout_s)
-            if response.status_code == 404:
-                return []
-            response.raise_for_status()
-            parser = _Links()
-            parser.feed(response.text)
-            names = [unquote(urlsplit(h).path.rstrip("/").rpartition("/")[2]) for h in parser.hrefs]
-        return sorted({n for n in names if _is_llc_of(n, kic)})
+        names = folder_names(self.target_url(kic), self._session, self.timeout_s)
+        return [name for name in names if _is_llc_of(name, kic)]
+
+    def tree_stamp(self) -> str:
+        """A fingerprint of the archive tree, to notice that it changed.
+
+        A local mirror is fingerprinted by every file's path and size; a remote tree by its
+        top-level index (Kepler is final, DR25: a change there means the archive moved).
+        """
+        folder = local_folder(self.base_url)
+        if folder is None:
+            top = folder_names(f"{self.base_url}/", self._session, self.timeout_s)
+            return fingerprint_json(top)
+        files = sorted(
+            (str(path.relative_to(folder)), path.stat().st_size)
+            for path in folder.rglob("*")
+            if path.is_file()
+        )
+        return fingerprint_json(files)
 
     def lightcurve_requests(
         self,

@@ -58,6 +58,7 @@ class EpochHistory(Callback):
 
     report: Callable[[str], None]
     name: str
+    on_epoch: Callable[[int, int], None] | None = None  # (epochs done, max epochs)
     rows: list[dict[str, float]] = field(default_factory=list)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -72,6 +73,8 @@ class EpochHistory(Callback):
             f"{self.name} epoch {row['epoch']}: train {row['train_loss']:.5g}, "
             f"val {row['val_loss']:.5g}"
         )
+        if self.on_epoch is not None:
+            self.on_epoch(trainer.current_epoch + 1, trainer.max_epochs)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": list(self.rows)}
@@ -98,11 +101,13 @@ def fit(
     loop: LoopSettings,
     training: TrainingSettings,
     log: Callable[[str], None] = print,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> FitResult:
     """Train ``task`` (resuming from ``checkpoint_dir``/last.ckpt when present; any fsspec URL).
 
     A checkpoint there made with another identity (config, settings or data) is refused
-    with `CheckpointError`; nothing in the folder is touched.
+    with `CheckpointError`; nothing in the folder is touched. ``on_epoch(epochs done,
+    max_epochs)`` is called as each epoch ends (a resumed run starts past zero).
     """
     for split, loader in (("train", train), ("val", val)):
         if len(loader) == 0:
@@ -119,7 +124,7 @@ def fit(
     with warnings.catch_warnings(), _quiet_lightning():
         for noise in ("many workers", "bottleneck", "exists and is not empty", "LeafSpec"):
             warnings.filterwarnings("ignore", message=f".*{noise}.*")
-        history = EpochHistory(log, name)
+        history = EpochHistory(log, name, on_epoch)
         trainer = L.Trainer(
             max_epochs=loop.max_epochs,
             accelerator=training.accelerator,

@@ -20,7 +20,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from desa.config import LoopSettings, TrainingSettings
-from desa.models.baselines import BaselineConfig, MoCoAligner, SimSiamAligner, VICRegAligner
+from desa.models.baselines import (
+    BASELINES,
+    BaselineConfig,
+    MoCoAligner,
+    SimSiamAligner,
+    VICRegAligner,
+)
 from desa.models.dualformer import DualFormer, DualFormerConfig
 from desa.models.lightcurves import (
     PERIOD_SCALE_DAYS,
@@ -57,7 +63,6 @@ from desa.training.tasks import (
 )
 from storage.fingerprint import fingerprint_json
 
-BASELINES = ("moco", "moco_clean", "simsiam", "vicreg")
 T = TypeVar("T", bound=nn.Module)
 
 
@@ -82,6 +87,7 @@ class Job:
     loop: LoopSettings
     data: str  # fingerprint of the inputs the stage's key was made of
     log: Callable[[str], None] = print
+    on_epoch: Callable[[int, int], None] | None = None  # (epochs done, max epochs)
 
     def identity(self, config: Any, **extra: Any) -> dict[str, Any]:
         return plain(
@@ -142,6 +148,7 @@ class Job:
             loop=self.loop,
             training=self.training,
             log=self.log,
+            on_epoch=self.on_epoch,
         )
 
     def best(self, result: FitResult, model: nn.Module) -> nn.Module:

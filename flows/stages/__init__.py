@@ -49,6 +49,16 @@ def stages_for(profile: str, until: str | None = None) -> list[StageDef]:
     return stages[: names.index(until) + 1]
 
 
+def downstream_of(name: str, profile: str) -> list[StageDef]:
+    """The profile's stages that read, directly or through others, what ``name`` writes."""
+    affected, found = {name}, []
+    for stage in stages_for(profile):
+        if affected.intersection(stage.upstream):
+            affected.add(stage.name)
+            found.append(stage)
+    return found
+
+
 def stage_named(name: str) -> StageDef:
     for stage in STAGES:
         if stage.name == name:

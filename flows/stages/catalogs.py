@@ -11,13 +11,14 @@ from catalogs.build import BuiltCatalog, build_catalog, source_fingerprint, sour
 from catalogs.specs import SPECS, CatalogSpec, LamostCatalogSource
 from desa.config import Settings
 from desa.errors import BadInputError
-from flows.clients import downloader, lamost_client
+from flows.clients import downloader, lamost_client, mast_client
 from flows.stage import StageContext, StageDef, StageResult
 from storage.manifest import ManifestRecord, check_failure_fraction, write_manifest
 from storage.publish import atomic_write_bytes
 from storage.tables import read_parquet_metadata
 
 NAME = "catalogs"
+KEPLER_TREE = "source:kepler-tree"
 
 
 def active_specs(settings: Settings) -> list[CatalogSpec]:
@@ -29,17 +30,23 @@ def active_specs(settings: Settings) -> list[CatalogSpec]:
 
 def _url(spec: CatalogSpec, settings: Settings) -> str | None:
     lamost = lamost_client(settings)
-    return source_url(spec, settings.archive.catalog_mirror_url, lamost.catalog_url)
+    return source_url(spec, settings.archive.catalog_mirror_url, lamost.release_catalog_url)
 
 
-def _sources(ctx: StageContext) -> dict[str, str]:
-    settings = ctx.settings
-    return {
+def current_sources(settings: Settings) -> dict[str, str]:
+    """A stamp of every source as it is now: each catalog (its file, or its VizieR `updated`
+    date; LAMOST's own follows the release) and the Kepler archive tree."""
+    stamps = {
         f"source:{spec.name}": source_fingerprint(
             spec, _url(spec, settings), settings.fetch.timeout_s
         )
         for spec in active_specs(settings)
     }
+    return stamps | {KEPLER_TREE: mast_client(settings).tree_stamp()}
+
+
+def _sources(ctx: StageContext) -> dict[str, str]:
+    return current_sources(ctx.settings)
 
 
 @task(name="build-catalog", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
@@ -58,6 +65,7 @@ def _write_sources_lock(ctx: StageContext, paths: dict[str, str]) -> str:
             key: meta.get(key)
             for key in ("source", "version_stamp", "sha256", "rows", "retrieved_at", "citation")
         }
+        | {"stamp": ctx.inputs.get(f"source:{name}")}
         for name, path in sorted(paths.items())
         if (meta := read_parquet_metadata(ctx.root.fs, path))
     }
@@ -67,7 +75,11 @@ def _write_sources_lock(ctx: StageContext, paths: dict[str, str]) -> str:
             "dr": archive.lamost_dr,
             "version": archive.lamost_version,
         },
-        "kepler": {"base_url": archive.mast_base_url, "data_release": "DR25"},
+        "kepler": {
+            "base_url": archive.mast_base_url,
+            "data_release": "DR25",
+            "stamp": ctx.inputs.get(KEPLER_TREE),
+        },
         "catalogs": catalogs,
     }
     path = ctx.root.sources_lock_path()
@@ -117,6 +129,9 @@ def _body(ctx: StageContext) -> StageResult:
             | {"rejected": built.rejected, "path": built.path}
         )
     paths["sources_lock"] = _write_sources_lock(ctx, paths)
+    # The archive tree, as an output, makes fetch-lightcurves list the targets again when
+    # it changes, even with every catalog unchanged.
+    outputs["kepler_tree"] = sources[KEPLER_TREE]
     manifest = write_manifest(ctx.root.fs, ctx.root.manifest_path(NAME), records)
     check_failure_fraction(manifest, ctx.settings.catalogs.max_failure_fraction, NAME)
     built_count = sum(r["status"] == "built" for r in rows)
@@ -131,7 +146,13 @@ def _body(ctx: StageContext) -> StageResult:
 
 STAGE = StageDef(
     name=NAME,
-    version="1",
+    version="2",
+    writes=(
+        "catalogs/<name>.parquet",
+        "catalogs/rejected/",
+        "manifests/catalogs.parquet",
+        "sources.lock.json",
+    ),
     reads=(),
     # The failure fraction is a policy, not part of what the stage produces: not in the key.
     config=lambda s: {"catalogs": sorted(spec.name for spec in active_specs(s))},

@@ -40,6 +40,7 @@ def crossmatch_task(ctx: StageContext) -> StageResult:
 STAGE = StageDef(
     name=NAME,
     version="1",
+    writes=("crossmatch.parquet",),
     reads=(("catalogs", LAMOST), ("catalogs", KEPLER)),
     config=lambda s: s.crossmatch.model_dump(),
     body=lambda ctx: crossmatch_task(ctx),

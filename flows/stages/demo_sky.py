@@ -46,6 +46,7 @@ def build_sky_task(settings: Settings) -> StageResult:
 STAGE = StageDef(
     name=NAME,
     version="1",
+    writes=("mirror/ (the synthetic archive)", "mirror/truth/*.parquet"),
     reads=(),
     config=lambda s: {
         "n_stars": s.sky.n_stars,

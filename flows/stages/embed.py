@@ -8,6 +8,7 @@ import zarr
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from desa.models.baselines import BASELINES
 from desa.models.dualformer import DualFormer
 from desa.models.profiles import model_configs
 from desa.training.embeddings import (
@@ -16,7 +17,6 @@ from desa.training.embeddings import (
     star_embeddings,
     write_embeddings,
 )
-from desa.training.runs import BASELINES, baseline_model, load_trained, training_device
 from flows.stage import StageContext, StageDef, StageResult
 from flows.stages.train import dualformer_config
 from storage.fingerprint import fingerprint_json
@@ -24,6 +24,8 @@ from storage.publish import publishing
 
 
 def _aligners(ctx: StageContext) -> Aligners:
+    from desa.training.runs import baseline_model, load_trained  # Lightning: only when run
+
     configs, training = model_configs(ctx.settings.profile), ctx.settings.training
     config = dualformer_config(ctx.settings)
     dualformer = load_trained(
@@ -57,6 +59,8 @@ def _model_keys(ctx: StageContext) -> dict[str, str]:
 
 @task(name="embed", cache_policy=NO_CACHE)
 def embed_task(ctx: StageContext) -> StageResult:
+    from desa.training.runs import training_device
+
     root, training = ctx.root, ctx.settings.training
     pairs, pair_values = pair_embeddings(
         root.store_url("features.zarr"),
@@ -82,6 +86,7 @@ def embed_task(ctx: StageContext) -> StageResult:
 EMBED = StageDef(
     name="embed",
     version="1",
+    writes=("embeddings.zarr",),
     reads=(
         ("features", "store"),
         ("train-dualformer", "model"),

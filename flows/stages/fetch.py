@@ -16,6 +16,7 @@ from desa.surveys.lamost import read_spectrum
 from desa.surveys.mast_client import search_lightcurve_requests
 from desa.surveys.selection import select_kics, select_spectra
 from flows.clients import downloader, lamost_client, mast_client
+from flows.progress import StageProgress
 from flows.stage import StageContext, StageDef, StageResult
 from storage.download import DownloadRequest
 from storage.fingerprint import fingerprint_frame
@@ -61,26 +62,32 @@ def _fetch(
     plans: list[Callable[[], list[DownloadRequest]]],
     verify: Callable[[Path], None],
     secret_params: dict[str, str] | None = None,
+    *,
+    unit: str,
+    sizes: Sequence[int],
 ) -> StageResult:
-    """Run the batches, writing the merged manifest after each one (progress survives a kill)."""
+    """Run the batches (``sizes[i]`` ``unit`` each), writing the merged manifest after each one
+    (progress survives a kill)."""
     fs, manifest_path = ctx.root.fs, ctx.root.manifest_path(name)
     manifest = read_manifest(fs, manifest_path)
     rows = []
-    for number, plan in enumerate(plans):
-        batch = fetch_batch.with_options(name=f"{name}-batch-{number}")(
-            ctx, plan, verify, secret_params
-        )
-        manifest = write_manifest(fs, manifest_path, merge_manifests(manifest, batch))
-        failed = batch[batch["status"] == "failed"]
-        rows.append(
-            {
-                "batch": number,
-                **{status: int((batch["status"] == status).sum()) for status in STATUSES},
-                "first failure": f"{failed['key'].iloc[0]}: {failed['reason'].iloc[0]}"
-                if len(failed)
-                else "",
-            }
-        )
+    with StageProgress(name, unit, sum(sizes)) as progress:
+        for number, (plan, size) in enumerate(zip(plans, sizes, strict=True)):
+            batch = fetch_batch.with_options(name=f"{name}-batch-{number}")(
+                ctx, plan, verify, secret_params
+            )
+            manifest = write_manifest(fs, manifest_path, merge_manifests(manifest, batch))
+            failed = batch[batch["status"] == "failed"]
+            rows.append(
+                {
+                    "batch": number,
+                    **{status: int((batch["status"] == status).sum()) for status in STATUSES},
+                    "first failure": f"{failed['key'].iloc[0]}: {failed['reason'].iloc[0]}"
+                    if len(failed)
+                    else "",
+                }
+            )
+            progress.advance(size)
     check_failure_fraction(manifest, ctx.settings.fetch.max_failure_fraction, name)
     ok = manifest[manifest["status"] == "ok"]
     summary = {
@@ -97,12 +104,23 @@ def _spectra_body(ctx: StageContext) -> StageResult:
     lamost = read_parquet(root.fs, root.catalog_path("lamost_lrs_stellar"))
     matches = read_parquet(root.fs, root.crossmatch_path())
     rows = select_spectra(lamost, matches, settings.selection.spectra, settings.selection.min_snrg)
+    # A spectrum fetched once is kept, whichever release it came from: a new release brings
+    # new obsids, and only those are fetched (DESIGN.md §3).
+    fetched = read_manifest(root.fs, root.manifest_path("fetch-spectra"))
+    kept = fetched.loc[fetched["status"] == "ok", "key"]
+    rows = rows[~rows["obsid"].astype(str).isin(kept)]
     client, dest = lamost_client(settings), root.raw_path("lamost")
-    plans = [
-        partial(client.spectrum_requests, part, dest)
-        for part in _batches(rows, settings.fetch.batch_size)
-    ]
-    return _fetch(ctx, "fetch-spectra", plans, _verify_spectrum, client.secret_params())
+    parts = _batches(rows, settings.fetch.batch_size)
+    plans = [partial(client.spectrum_requests, part, dest) for part in parts]
+    return _fetch(
+        ctx,
+        "fetch-spectra",
+        plans,
+        _verify_spectrum,
+        client.secret_params(),
+        unit="files",
+        sizes=[len(part) for part in parts],
+    )
 
 
 def _lightcurves_body(ctx: StageContext) -> StageResult:
@@ -117,8 +135,11 @@ def _lightcurves_body(ctx: StageContext) -> StageResult:
         requests_for = partial(mast_client(settings).lightcurve_requests, dest_dir=dest)
     # Quarters are about 15 files per star: size batches in files, not stars.
     per_batch = max(1, settings.fetch.batch_size // 15)
-    plans = [partial(requests_for, part) for part in _batches(kics, per_batch)]
-    return _fetch(ctx, "fetch-lightcurves", plans, _verify_lightcurve)
+    parts = _batches(kics, per_batch)
+    plans = [partial(requests_for, part) for part in parts]
+    # A star's files are known only once its batch lists them: progress counts stars.
+    sizes = [len(part) for part in parts]
+    return _fetch(ctx, "fetch-lightcurves", plans, _verify_lightcurve, unit="stars", sizes=sizes)
 
 
 def _fetch_config(kind: str) -> Callable[[Any], dict[str, Any]]:
@@ -145,7 +166,8 @@ def _fetch_config(kind: str) -> Callable[[Any], dict[str, Any]]:
 
 SPECTRA = StageDef(
     name="fetch-spectra",
-    version="1",
+    version="2",
+    writes=("raw/lamost/", "manifests/fetch-spectra.parquet"),
     reads=(("catalogs", "lamost_lrs_stellar"), ("crossmatch", "crossmatch")),
     config=_fetch_config("spectra"),
     body=_spectra_body,
@@ -155,7 +177,12 @@ SPECTRA = StageDef(
 LIGHTCURVES = StageDef(
     name="fetch-lightcurves",
     version="1",
-    reads=(("catalogs", "kepler_gaia"), ("crossmatch", "crossmatch")),
+    writes=("raw/kepler/", "manifests/fetch-lightcurves.parquet"),
+    reads=(
+        ("catalogs", "kepler_gaia"),
+        ("catalogs", "kepler_tree"),
+        ("crossmatch", "crossmatch"),
+    ),
     config=_fetch_config("lightcurves"),
     body=_lightcurves_body,
     description="Download the Kepler long-cadence quarters of the selected stars.",

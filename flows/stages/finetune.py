@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from desa.models.profiles import model_configs
 from desa.training.embeddings import read_embeddings
-from desa.training.finetune import finetune, star_targets
-from desa.training.fit import FitResult
+from flows.progress import StageProgress
 from flows.stage import StageContext, StageDef, StageResult
 from flows.stages.train import job_for, publish_model
 from storage.fingerprint import fingerprint_frame
 from storage.tables import read_parquet, write_parquet
 
+if TYPE_CHECKING:
+    from desa.training.fit import FitResult
+    from desa.training.runs import Job
+
 
 @task(name="finetune", cache_policy=NO_CACHE)
 def finetune_task(ctx: StageContext) -> StageResult:
+    from desa.training.finetune import finetune, star_targets  # Lightning: only when run
+
     root, training = ctx.root, ctx.settings.training
     stars, star_values, _ = read_embeddings(root.store_url("embeddings.zarr"), "stars")
     targets = star_targets(
@@ -27,15 +33,21 @@ def finetune_task(ctx: StageContext) -> StageResult:
         read_parquet(root.fs, root.path("labels", "ages.parquet")),
     )
     outputs, paths, losses = {}, {}, {}
+    heads: dict[str, StageProgress] = {}  # each head's epochs, until the head is published
+
+    def job(name: str) -> Job:
+        heads[name] = StageProgress("finetune", "epochs", training.finetune.max_epochs, name)
+        return job_for(ctx, f"finetune/{name}", training.finetune, heads[name].update)
 
     def publish(job_name: str, result: FitResult) -> None:
         name = job_name.removeprefix("finetune/")
+        heads.pop(name).close()
         dest = paths[name] = root.path("models", f"{job_name}.ckpt")
         outputs[name] = publish_model(ctx, result, dest, f"checkpoints/{job_name}")
         losses[name] = {k: round(v, 6) for k, v in result.losses.items()}
 
     predictions, scores = finetune(
-        lambda name: job_for(ctx, f"finetune/{name}", training.finetune),
+        job,
         stars,
         star_values,
         targets,
@@ -53,6 +65,7 @@ def finetune_task(ctx: StageContext) -> StageResult:
 FINETUNE = StageDef(
     name="finetune",
     version="1",
+    writes=("models/finetune/<model>-{binary,age}.ckpt", "finetune/predictions.parquet"),
     reads=(("embed", "store"), ("labels", "binary"), ("labels", "ages")),
     config=lambda s: {
         "head": asdict(model_configs(s.profile).head),
@@ -61,4 +74,5 @@ FINETUNE = StageDef(
     },
     body=lambda ctx: finetune_task(ctx),
     description="Binary-vs-single and calibrated age heads on DESA and every baseline.",
+    gpu=True,
 )

@@ -78,6 +78,7 @@ def labels_task(ctx: StageContext) -> StageResult:
 STAGE = StageDef(
     name=NAME,
     version="1",
+    writes=("labels/<table>.parquet",),
     reads=(("crossmatch", "crossmatch"), ("spectra", "store"), ("lightcurves", "store")),
     config=lambda s: s.labels.model_dump(mode="json"),
     body=lambda ctx: labels_task(ctx),

@@ -31,6 +31,7 @@ from desa.preprocess.stores import (
     write_spectra_shard,
 )
 from desa.surveys.kepler import parse_llc_filename
+from flows.progress import StageProgress
 from flows.stage import StageContext, StageDef, StageResult
 from storage import zarr_store
 from storage.fingerprint import fingerprint_frame, fingerprint_json
@@ -76,9 +77,12 @@ def run_sharded(
     key_of = manifest.set_index("row")["key"]
     rows_by_shard = by_shard(row_of[todo].tolist(), shard_rows)
     futures = [submit(rows, key_of[rows].tolist()) for rows in rows_by_shard.values()]
-    for future in as_completed(futures):
-        manifest = record(manifest, future.result())
-        write_parquet(manifest, fs, manifest_path)
+    with StageProgress(name, "objects", len(todo)) as progress:
+        for future in as_completed(futures):
+            outcomes = future.result()  # one row per object of the shard
+            manifest = record(manifest, outcomes)
+            write_parquet(manifest, fs, manifest_path)
+            progress.advance(len(outcomes))
     return manifest, len(todo)
 
 
@@ -224,6 +228,7 @@ def _lightcurves_body(ctx: StageContext) -> StageResult:
 SPECTRA = StageDef(
     name="spectra",
     version="1",
+    writes=("spectra.zarr", "manifests/spectra.parquet"),
     reads=(
         ("fetch-spectra", "files"),
         ("catalogs", "lamost_lrs_stellar"),
@@ -239,6 +244,7 @@ SPECTRA = StageDef(
 LIGHTCURVES = StageDef(
     name="lightcurves",
     version="1",
+    writes=("lightcurves.zarr", "manifests/lightcurves.parquet"),
     reads=(
         ("fetch-lightcurves", "files"),
         ("catalogs", "berger2020"),

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from desa.config import Settings
@@ -84,6 +84,7 @@ def umap_task(ctx: StageContext) -> StageResult:
 UMAP = StageDef(
     name="umap",
     version="1",
+    writes=("umap.parquet", "umap/<model>.pkl"),
     reads=(("embed", "store"),),
     config=lambda s: vars(_umap_settings(s)),
     body=lambda ctx: umap_task(ctx),
@@ -159,6 +160,7 @@ def evaluate_task(ctx: StageContext) -> StageResult:
 EVALUATE = StageDef(
     name="evaluate",
     version="1",
+    writes=("report/metrics.json", "report/comparison.csv", "report/figures/"),
     reads=(
         ("embed", "store"),
         ("umap", "maps"),
@@ -202,9 +204,16 @@ def explorer_points(ctx: StageContext) -> tuple[list[dict], dict[int, list[int]]
 KEY_FIGURES = ("umap-desa-class", "neural-cmd-desa", "pr-curves", "pair-distances")
 
 
-def _key_figures_artifact(root: DataRoot, report: str) -> None:
-    """The report's key figures inline in the Prefect UI, with the report's location."""
-    lines = [f"Full report: `{report}`", ""]
+def _key_figures_artifact(root: DataRoot, report: str, report_url: str | None) -> None:
+    """The report's key figures inline in the Prefect UI, with a way to the report: a link
+    when the data root's report folder is served over HTTP (`DESA_SERVE__REPORT_URL`), its
+    path otherwise."""
+    if report_url:
+        link = f"{report_url.rstrip('/')}/index.html"
+        create_link_artifact(link, link_text="Open the report", key="report-link")
+        lines = [f"[Open the full report]({link})", ""]
+    else:
+        lines = [f"Full report: `{report}`", ""]
     for stem in KEY_FIGURES:
         path = root.path("report", "figures", f"{stem}.png")
         if root.fs.exists(path):
@@ -249,7 +258,7 @@ def report_task(ctx: StageContext) -> StageResult:
         "explorer": root.path("report", "explorer.html"),
     }
     atomic_write_bytes(root.fs, paths["report"], page.encode())
-    _key_figures_artifact(root, paths["report"])
+    _key_figures_artifact(root, paths["report"], ctx.settings.serve.report_url)
     points, neighbors = explorer_points(ctx)
     explorer = render_explorer(points, neighbors)
     atomic_write_bytes(root.fs, paths["explorer"], explorer.encode())
@@ -267,6 +276,7 @@ def report_task(ctx: StageContext) -> StageResult:
 REPORT = StageDef(
     name="report",
     version="1",
+    writes=("report/index.html", "report/explorer.html"),
     reads=(
         ("evaluate", "metrics"),
         ("umap", "maps"),

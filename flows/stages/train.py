@@ -4,33 +4,36 @@ Each model trains in-process (CPU, or CUDA when present) under Lightning, with c
 in ``checkpoints/<stage>/<identity>/`` so a killed stage resumes where it stopped. A finished
 model is published atomically to ``models/`` as its complete best checkpoint, and the
 checkpoint folder is removed.
+
+Lightning and the training code are imported inside the task bodies: every process that
+imports the stages (the CLI, Dask workers, served and worker runs) would otherwise pay for
+them, about 15 s each on a 2-core machine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from desa.config import LoopSettings, Settings
+from desa.models.baselines import BASELINES
 from desa.models.dualformer import DualFormerConfig
-from desa.models.lightcurves import LightCurveEncoder
 from desa.models.profiles import model_configs
-from desa.models.spectra import SpectraModel
-from desa.training import runs
 from desa.training.checkpoints import CheckpointError, read_checkpoint, weights_fingerprint
-from desa.training.features import write_features
-from desa.training.fit import FitResult
-from desa.training.runs import BASELINES, Job, load_trained, training_device
-from desa.training.tasks import LightCurveModel
+from flows.progress import StageProgress, detail_log
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_json
 from storage.publish import publishing
 from storage.tables import read_parquet
+
+if TYPE_CHECKING:
+    from desa.training.fit import FitResult
+    from desa.training.runs import Job
 
 
 def stage_config(settings: Settings, model: Any, loop: str, *extra: str) -> dict[str, Any]:
@@ -50,13 +53,23 @@ def dualformer_config(settings: Settings) -> DualFormerConfig:
     return replace(config, reference_cross_bug=settings.training.reference_cross_bug)
 
 
-def job_for(ctx: StageContext, name: str, loop: LoopSettings) -> Job:
+def job_for(
+    ctx: StageContext,
+    name: str,
+    loop: LoopSettings,
+    on_epoch: Callable[[int, int], None] | None = None,
+) -> Job:
+    """A model's job; its per-epoch lines are detail that a terminal's progress bar replaces."""
+    from desa.training.runs import Job
+
     return Job(
         name=name,
         checkpoints=ctx.root.store_url("checkpoints", name),
         training=ctx.settings.training,
         loop=loop,
         data=fingerprint_json(ctx.inputs),
+        log=detail_log,
+        on_epoch=on_epoch,
     )
 
 
@@ -78,7 +91,8 @@ def _train_model(
     ctx: StageContext, name: str, loop: LoopSettings, train: Callable[[Job], tuple[FitResult, dict]]
 ) -> StageResult:
     """Train the stage's one model and publish it as output ``model``."""
-    result, report = train(job_for(ctx, name, loop))
+    with StageProgress(name, "epochs", loop.max_epochs) as progress:
+        result, report = train(job_for(ctx, name, loop, progress.update))
     dest = ctx.root.path("models", f"{name}.ckpt")
     fingerprint = publish_model(ctx, result, dest, f"checkpoints/{name}")
     summary = {**result.losses, **{k: round(v, 6) for k, v in report.items()}}
@@ -97,6 +111,8 @@ def train_spectra_task(ctx: StageContext) -> StageResult:
     config = model_configs(ctx.settings.profile).spectra
 
     def train(job: Job) -> tuple[FitResult, dict]:
+        from desa.training import runs
+
         return runs.train_spectra(
             job,
             root.store_url("spectra.zarr"),
@@ -112,12 +128,14 @@ def train_spectra_task(ctx: StageContext) -> StageResult:
 TRAIN_SPECTRA = StageDef(
     name="train-spectra",
     version="1",
+    writes=("models/train-spectra.ckpt",),
     reads=(("spectra", "store"), ("labels", "spectra_labels")),
     config=lambda s: stage_config(
         s, model_configs(s.profile).spectra, "spectra", "spectra_ssl_weight", "mask_rate"
     ),
     body=lambda ctx: train_spectra_task(ctx),
     description="Spectra encoder: masked filling + SNR-weighted CQR on Teff, logg, [Fe/H].",
+    gpu=True,
 )
 
 
@@ -131,6 +149,8 @@ def train_lightcurves_task(ctx: StageContext) -> StageResult:
     config = model_configs(ctx.settings.profile).lightcurves
 
     def train(job: Job) -> tuple[FitResult, dict]:
+        from desa.training import runs
+
         return runs.train_lightcurves(
             job,
             root.store_url("lightcurves.zarr"),
@@ -145,12 +165,14 @@ def train_lightcurves_task(ctx: StageContext) -> StageResult:
 TRAIN_LIGHTCURVES = StageDef(
     name="train-lightcurves",
     version="1",
+    writes=("models/train-lightcurves.ckpt",),
     reads=(("lightcurves", "store"), ("labels", "lightcurve_labels")),
     config=lambda s: stage_config(
         s, model_configs(s.profile).lightcurves, "lightcurves", "lightcurve_ssl_weight"
     ),
     body=lambda ctx: train_lightcurves_task(ctx),
     description="Light-curve encoder: SimSiam on two crops + CQR on the rotation period.",
+    gpu=True,
 )
 
 
@@ -159,6 +181,12 @@ TRAIN_LIGHTCURVES = StageDef(
 
 @task(name="features", cache_policy=NO_CACHE)
 def features_task(ctx: StageContext) -> StageResult:
+    from desa.models.lightcurves import LightCurveEncoder
+    from desa.models.spectra import SpectraModel
+    from desa.training.features import write_features
+    from desa.training.runs import load_trained, training_device
+    from desa.training.tasks import LightCurveModel
+
     root, configs = ctx.root, model_configs(ctx.settings.profile)
     spectra = load_trained(
         root.store_url("models", "train-spectra.ckpt"),
@@ -192,6 +220,7 @@ def features_task(ctx: StageContext) -> StageResult:
 FEATURES = StageDef(
     name="features",
     version="1",
+    writes=("features.zarr",),
     reads=(
         ("train-spectra", "model"),
         ("train-lightcurves", "model"),
@@ -202,6 +231,7 @@ FEATURES = StageDef(
     config=lambda s: {"batch_size": s.training.dualformer.batch_size},
     body=lambda ctx: features_task(ctx),
     description="Frozen-encoder features of every LAMOST–Kepler pair (features.zarr).",
+    gpu=True,
 )
 
 
@@ -210,6 +240,8 @@ FEATURES = StageDef(
 
 @task(name="train-dualformer", cache_policy=NO_CACHE)
 def train_dualformer_task(ctx: StageContext) -> StageResult:
+    from desa.training import runs
+
     config, features = dualformer_config(ctx.settings), ctx.root.store_url("features.zarr")
     return _train_model(
         ctx,
@@ -222,10 +254,12 @@ def train_dualformer_task(ctx: StageContext) -> StageResult:
 TRAIN_DUALFORMER = StageDef(
     name="train-dualformer",
     version="1",
+    writes=("models/train-dualformer.ckpt",),
     reads=(("features", "store"),),
     config=lambda s: stage_config(s, dualformer_config(s), "dualformer"),
     body=lambda ctx: train_dualformer_task(ctx),
     description="DualFormer: dual-projection + covariance loss on the frozen features.",
+    gpu=True,
 )
 
 
@@ -236,6 +270,8 @@ TRAIN_DUALFORMER = StageDef(
 def train_baselines_task(ctx: StageContext) -> StageResult:
     """Each baseline is published as soon as it is trained; a rerun after a kill keeps the
     ones already published for the same identity and trains the rest."""
+    from desa.training import runs
+
     training = ctx.settings.training
     config = model_configs(ctx.settings.profile).baselines
     features = ctx.root.store_url("features.zarr")
@@ -250,9 +286,16 @@ def train_baselines_task(ctx: StageContext) -> StageResult:
             outputs[kind], paths[kind] = kept, dest
             summary[kind] = "kept"
             continue
-        result, losses = runs.train_baseline(
-            job, features, kind, config, reference_moco=training.reference_moco
-        )
+        with StageProgress(
+            "train-baselines", "epochs", training.baselines.max_epochs, kind
+        ) as progress:
+            result, losses = runs.train_baseline(
+                replace(job, on_epoch=progress.update),
+                features,
+                kind,
+                config,
+                reference_moco=training.reference_moco,
+            )
         outputs[kind] = publish_model(ctx, result, dest, f"checkpoints/{name}")
         paths[kind] = dest
         summary[kind] = {k: round(v, 6) for k, v in losses.items()}
@@ -274,10 +317,12 @@ def _published(ctx: StageContext, path: str, identity: dict) -> str | None:
 TRAIN_BASELINES = StageDef(
     name="train-baselines",
     version="1",
+    writes=("models/baselines/<model>.ckpt",),
     reads=(("features", "store"),),
     config=lambda s: stage_config(
         s, model_configs(s.profile).baselines, "baselines", "reference_moco"
     ),
     body=lambda ctx: train_baselines_task(ctx),
     description="MoCo, MoCo-clean, SimSiam and VICReg on the same frozen features.",
+    gpu=True,
 )

@@ -67,7 +67,7 @@ def test_lamost_spec_has_the_47_published_columns_in_order() -> None:
     assert spec.key == "obsid" and spec.duplicates == "error"
     assert spec.dtypes["gaia_source_id"] == "gaia_id"
     assert {"obsid", "gp_id", "ps_id", "gaia_source_id"} <= spec.text_columns
-    assert spec.source == LamostCatalogSource("dr8_v2.0_LRS_stellar.csv.gz")
+    assert spec.source == LamostCatalogSource("stellar")
 
 
 def test_key_examples_from_the_docs_table() -> None:

@@ -115,6 +115,7 @@ def test_lamost_catalog_edit_propagates_by_content(demo_env: DataRoot) -> None:
     )
     # A label edit changes the catalog but not the crossmatch: the stages reading the catalog
     # rerun without downloading or preprocessing anything again; fetch-lightcurves stays cached.
+    fetched = read_manifest(demo_env.fs, demo_env.manifest_path("fetch-spectra"))
     _rewrite_csv(catalog, lambda df: df.assign(teff_err="99.0"), compressed=True)
     assert _ran(rebuild(until="labels")) == [
         "catalogs",
@@ -124,8 +125,9 @@ def test_lamost_catalog_edit_propagates_by_content(demo_env: DataRoot) -> None:
         "lightcurves",
         "labels",
     ]
-    spectra = read_manifest(demo_env.fs, demo_env.manifest_path("fetch-spectra"))
-    assert (spectra["attempts"] == 0).all()
+    # Every spectrum was fetched before: none is requested again.
+    again = read_manifest(demo_env.fs, demo_env.manifest_path("fetch-spectra"))
+    pd.testing.assert_frame_equal(again, fetched)
     state = pd.read_json(demo_env.state_path("spectra"), typ="series")
     assert state["summary"]["processed"] == 0
     # Dropping spectra changes the crossmatch, so both fetch stages rerun.
@@ -178,7 +180,12 @@ def test_status_and_run_from_the_cli(demo_env: DataRoot) -> None:
 
 def test_each_stage_run_published_artifacts() -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactCollectionFilter,
+        ArtifactCollectionFilterKey,
+        ArtifactFilter,
+        ArtifactFilterKey,
+    )
 
     with get_client(sync_client=True) as client:
         keys = {
@@ -192,6 +199,17 @@ def test_each_stage_run_published_artifacts() -> None:
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["catalogs-table"])),
             limit=1,
         )
+        long_stages = ("fetch-spectra", "fetch-lightcurves", "spectra", "lightcurves")
+        # The newest version of each: other test modules share this test session's API.
+        progress = client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[f"{stage}-progress" for stage in long_stages])
+            ),
+            limit=200,
+        )
     expected = set(ALL_STAGES)
     assert {f"{stage}-summary" for stage in expected} <= keys
     assert tables and "mcquillan2014" in str(tables[0].data)
+    # The last run of each long stage that had work kept a progress artifact, at 100 % now.
+    assert {a.key for a in progress} == {f"{stage}-progress" for stage in long_stages}
+    assert {(a.type, a.data) for a in progress} == {("progress", 100.0)}

@@ -21,6 +21,10 @@ def test_pair_distances_none_repeated() -> None:
     assert result.shape == (0,)
 
 
+def test_pair_distances_of_no_rows() -> None:
+    assert pair_distances(np.empty((0, 2)), np.empty(0, dtype=int)).size == 0
+
+
 def test_pair_distances_errors() -> None:
     with pytest.raises(ValueError, match="star_ids"):
         pair_distances(np.zeros((3, 2)), [1, 2])

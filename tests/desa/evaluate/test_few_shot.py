@@ -85,6 +85,8 @@ def test_few_shot_errors() -> None:
         few_shot(x, y, fraction=0.1, target_names=["a", "b"])
     with pytest.raises(ValueError, match="0 to score"):
         few_shot(x, y, fraction=0.99, target_names=["a", "b"])
+    with pytest.raises(ValueError, match="1 to score; need at least 2 of each"):
+        few_shot(x, y, fraction=0.9, target_names=["a", "b"])
     with pytest.raises(ValueError, match="1 target names for 2"):
         few_shot(x, y, target_names=["a"])
     with pytest.raises(ValueError, match="strictly between"):

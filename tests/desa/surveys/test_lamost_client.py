@@ -14,7 +14,7 @@ from astropy.io import fits
 from fsspec.implementations.local import LocalFileSystem
 
 from desa.surveys.lamost import read_header
-from desa.surveys.lamost_client import LamostClient, spec_filename
+from desa.surveys.lamost_client import LamostClient, Release, newest_release, spec_filename
 from desa.testing_server import ArchiveServer
 
 TOKEN = "lamost-token-XYZ"
@@ -163,3 +163,55 @@ def test_unknown_obsid_is_a_clear_failure(mirror: Path, tmp_path: Path) -> None:
         ("ok", ""),
         ("failed", "not found (HTTP 404)"),
     ]
+
+
+RELEASES = (("dr8", "v2.0"), ("dr9", "v1.0"), ("dr9", "v2.0"))
+
+
+@pytest.fixture
+def release_tree(tmp_path: Path) -> Path:
+    """An archive tree with three releases, plus folders and files that are not releases."""
+    root = tmp_path / "releases"
+    for dr, version in RELEASES:
+        catalog = root / "lamost" / dr / version / "catalog" / f"{dr}_{version}_LRS_stellar.csv.gz"
+        catalog.parent.mkdir(parents=True)
+        catalog.write_bytes(gzip.compress(ROWS.to_csv(index=False).encode()))
+    (root / "lamost" / "doc").mkdir()
+    (root / "lamost" / "dr9" / "notes").mkdir()
+    (root / "lamost" / "README").write_text("not a release")
+    return root
+
+
+def test_release_order_and_names() -> None:
+    ordered = [Release.parse(dr, v) for dr, v in (("dr9", "v1.0"), ("dr9", "v2.0"), ("dr10", "v0"))]
+    assert sorted(reversed(ordered)) == ordered
+    assert [str(r) for r in ordered] == ["dr9/v1.0", "dr9/v2.0", "dr10/v0"]
+    with pytest.raises(ValueError, match="not a LAMOST release"):
+        Release.parse("latest", "v2.0")
+    assert newest_release(ordered, "v2.0") == ordered[1]
+    assert newest_release(ordered) == ordered[2]
+    assert newest_release(ordered, "v3.0") is None
+
+
+def test_an_archive_tree_lists_its_releases(release_tree: Path) -> None:
+    expected = [Release.parse(dr, v) for dr, v in RELEASES]
+    local = LamostClient((release_tree / "lamost").as_uri(), mode="tree")
+    assert local.releases() == expected
+    with ArchiveServer(release_tree) as server:
+        remote = LamostClient(f"{server.url}/lamost", mode="tree")
+        assert remote.releases() == expected
+
+
+@pytest.mark.parametrize("mode", ["openapi", "legacy"])
+def test_the_services_are_probed_for_release_catalogs(
+    mode: str, release_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAMOST_TOKEN", TOKEN)
+    with ArchiveServer(release_tree, token=TOKEN) as server:
+        client = LamostClient(f"{server.url}/lamost", mode=mode, dr="dr9")  # type: ignore[arg-type]
+        assert client.releases() == [Release.parse(dr, v) for dr, v in RELEASES[1:]]
+        # dr9 and dr10 through the version ladder; the first empty release number ends it.
+        probed = {r.path.split("/")[2] for r in server.requests}
+        assert probed == {"dr9", "dr10"}
+        assert all(r.method == "HEAD" and f"token={TOKEN}" in r.query for r in server.requests)
+    assert client.release_catalog_url("stellar").endswith("name=dr9_v2.0_LRS_stellar.csv.gz")

@@ -170,3 +170,19 @@ def test_search_route_builds_llc_requests_from_mast_products(tmp_path) -> None:
     assert f"{url.scheme}://{url.netloc}{url.path}" == MAST_DOWNLOAD
     assert parse_qs(url.query)["uri"][0].endswith("/0025/002556081/" + requests[0].key)
     assert requests[0].dest == f"{tmp_path}/0025/002556081/{requests[0].key}"
+
+
+def test_tree_stamp_notices_new_files(mirror: Path) -> None:
+    tree = mirror / "kepler/lightcurves"
+    local = MastClient(tree.as_uri())
+    first = local.tree_stamp()
+    assert local.tree_stamp() == first
+    new = tree / "0114/011442793" / llc_filename(11442793, STAMPS[0])
+    new.parent.mkdir(parents=True)
+    new.write_bytes(b"SIMPLE")
+    assert local.tree_stamp() != first
+    with ArchiveServer(mirror) as server:
+        remote = MastClient(f"{server.url}/kepler/lightcurves")
+        before = remote.tree_stamp()
+        (tree / "0200").mkdir()  # a remote tree is stamped by its top-level index
+        assert remote.tree_stamp() != before

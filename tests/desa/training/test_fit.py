@@ -147,3 +147,21 @@ def test_empty_splits_are_a_clear_error(tmp_path) -> None:
             training=TRAINING,
         )
     assert not (tmp_path / LAST).exists()
+
+
+def test_fit_reports_each_epoch_done_out_of_max_epochs(tmp_path) -> None:
+    loop = LOOP.model_copy(update={"max_epochs": 3})
+    calls: list[tuple[int, int]] = []
+    train, val = _loaders()
+    fit(
+        _task(),
+        train,
+        val,
+        name="toy",
+        checkpoint_dir=str(tmp_path),
+        loop=loop,
+        training=TRAINING,
+        log=lambda _: None,
+        on_epoch=lambda done, total: calls.append((done, total)),
+    )
+    assert calls == [(1, 3), (2, 3), (3, 3)]
