@@ -18,7 +18,7 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	scripts/install-test-packages.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
