@@ -60,8 +60,8 @@ class Inputs:
     labels: dict[str, pd.DataFrame]  # cmd, hr, fast_rotators, kinematics
     predictions: pd.DataFrame  # finetune/predictions.parquet
     encoders: dict[str, dict]  # train-spectra / train-lightcurves summaries
-    models: tuple[str, ...] = ()  # the compared models (embeddings.zarr attribute `models`)
-    binary_only: tuple[str, ...] = ()  # scored on the binary task alone (RUWE left out)
+    models: tuple[str, ...]  # the compared models (embeddings.zarr attribute `models`)
+    binary_only: tuple[str, ...]  # scored on the binary task alone (RUWE left out)
 
 
 @dataclass
