@@ -139,6 +139,12 @@ class LoopSettings(BaseModel):
     max_batches_per_epoch: int | None = Field(None, ge=1)  # the reference caps at 1000
 
 
+# Priors every model is given (desa_reference.md sec. 4 "latent"), in model units: Teff/5778 K,
+# logg, Prot/70 d, [Fe/H], Rstar (Rsun), RUWE (`desa.training.datasets.PRIOR_SCALES`).
+PriorName = Literal["teff", "logg", "prot", "feh", "rstar", "ruwe"]
+PAPER_PRIORS: tuple[PriorName, ...] = ("teff", "logg", "prot", "feh", "rstar", "ruwe")
+
+
 class TrainingSettings(BaseModel):
     """The training stages. Model dimensions come from the profile (`desa.models` configs)."""
 
@@ -155,6 +161,9 @@ class TrainingSettings(BaseModel):
     lightcurve_ssl_weight: float = Field(0.5, ge=0, le=1)  # SimSiam vs period CQR (sec. 3)
     reference_cross_bug: bool = False  # True: drop the between-branch covariance term (sec. 4)
     reference_moco: bool = False  # True: MoCo without momentum update and queue (sec. 6)
+    # The priors given to every model (DESA, the aligners, the unimodal baselines and the
+    # priors-only control), e.g. DESA_TRAINING__PRIORS='["teff","logg"]'; n_priors follows.
+    priors: tuple[PriorName, ...] = Field(PAPER_PRIORS, min_length=1)
     spectra: LoopSettings = LoopSettings(batch_size=64, lr=2e-5, weight_decay=5e-6, patience=40)
     lightcurves: LoopSettings = LoopSettings(lr=5e-5, weight_decay=1e-5, patience=40)
     dualformer: LoopSettings = LoopSettings()
@@ -162,6 +171,23 @@ class TrainingSettings(BaseModel):
     finetune: LoopSettings = LoopSettings(patience=10)
 
     _optional = field_validator("work_pool", mode="before")(_empty_is_none)
+
+    @field_validator("priors")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"priors are named more than once: {list(value)}")
+        return value
+
+
+class EvaluateSettings(BaseModel):
+    """Which extra models the comparison trains and scores (`desa.training.comparison`)."""
+
+    # DualFormer ablations (paper sec. 6): self-only and cross-only attention, W for both.
+    ablations: bool = False
+    # RUWE defines the binary labels in part: also train and score every model on the binary
+    # task with RUWE left out of its priors (models named `<model>_no_ruwe`).
+    binary_without_ruwe: bool = False
 
 
 class ProductsSettings(BaseModel):
@@ -224,6 +250,8 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         },
         # ~30 test stars: 10% (the paper's share) would fit a linear map on 3 stars.
         "products": {"few_shot_fraction": 0.5},
+        # The no-RUWE binary models add about a minute to the demo (README "Demo run").
+        "evaluate": {"binary_without_ruwe": True},
     },
     "paper": {},
 }
@@ -261,6 +289,7 @@ class Settings(BaseSettings):
     lightcurves: LightcurveSettings = LightcurveSettings()
     labels: LabelSettings = LabelSettings()
     training: TrainingSettings = TrainingSettings()
+    evaluate: EvaluateSettings = EvaluateSettings()
     products: ProductsSettings = ProductsSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     serve: ServeSettings = ServeSettings()

@@ -1,8 +1,9 @@
 """`desa bench products`: embedding throughput and UMAP fit / transform time at N and 4N.
 
 Synthetic frozen features of a profile's widths go through that profile's (untrained)
-DualFormer and baselines, as the `embed` stage runs them; UMAP is fitted on N and on 4N
-clustered points of the DESA embedding's width and each reducer places N new points.
+models of the comparison (default settings), as the `embed` stage runs them; UMAP is fitted
+on N and on 4N clustered points of the DESA embedding's width and each reducer places N new
+points.
 """
 
 from __future__ import annotations
@@ -13,39 +14,51 @@ from typing import Any
 import numpy as np
 import torch
 
+from desa.config import Settings
 from desa.embed import eigenspace
 from desa.models.dualformer import DualFormer
 from desa.models.profiles import model_configs
 from desa.products.umap_maps import UmapSettings, fit_reducer
-from desa.training.embeddings import Aligners, embed_batch
-from desa.training.runs import BASELINES, baseline_model
+from desa.training.comparison import (
+    DUALFORMER,
+    baseline_config,
+    comparison_models,
+    dualformer_config,
+)
+from desa.training.embeddings import embed_batch
+from desa.training.runs import baseline_model
 
 
 def embedding_rate(profile: str, n: int, batch_size: int = 256) -> float:
     """Pairs per second through every model of `embed` (CPU, or CUDA when present)."""
     cfg = model_configs(profile)
+    settings = Settings(profile=profile)
+    models = comparison_models(settings)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    aligners = Aligners(
-        DualFormer(cfg.dualformer).to(device),
-        {k: baseline_model(k, cfg.baselines, False).to(device) for k in BASELINES},
-    )
-    _, basis = eigenspace(aligners.dualformer.W.detach().cpu())
-    basis = basis.to(device)
+    trained = {
+        m.name: (
+            DualFormer(dualformer_config(settings, m))
+            if m.kind == DUALFORMER
+            else baseline_model(m.kind, baseline_config(settings, m), False)
+        ).to(device)
+        for m in models
+        if m.trained
+    }
+    bases = {
+        m.name: eigenspace(trained[m.name].W.detach().cpu())[1].to(device)
+        for m in models
+        if m.kind == DUALFORMER
+    }
     g = torch.Generator().manual_seed(0)
     spec = torch.randn(n, cfg.spectra.d_model, generator=g)
     lc = torch.randn(n, cfg.lightcurves.feature_dim, generator=g)
-    priors = torch.randn(n, cfg.dualformer.n_priors, generator=g)
+    priors = torch.randn(n, len(settings.training.priors), generator=g)
 
     def run(count: int) -> None:
         for start in range(0, count, batch_size):
             part = slice(start, min(start + batch_size, count))
-            embed_batch(
-                aligners,
-                basis,
-                spec[part].to(device),
-                lc[part].to(device),
-                priors[part].to(device),
-            )
+            own = {m.name: priors[part, : len(m.priors)].to(device) for m in models}
+            embed_batch(models, trained, bases, spec[part].to(device), lc[part].to(device), own)
         if device.type == "cuda":
             torch.cuda.synchronize()
 

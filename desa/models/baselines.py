@@ -2,8 +2,11 @@
 
 All aligners take *features* of the frozen spectra and light-curve encoders (spectra feature
 (B, spec_dim), light-curve feature (B, lc_dim)) and detach them, so no gradient ever reaches
-the encoders. The reference's shared 14.7 M-parameter token Transformer projector is replaced
-by one MLP projection head per modality (``ProjectionHead``); the losses are the reference's.
+the encoders. Like the DualFormer, every aligner is given the priors (B, n_priors), NaN when
+unknown: encoded as values plus missing-indicators (`encode_priors`) and appended to both
+features before the projection heads, so each head reads (feature, encoded priors). The
+reference's shared 14.7 M-parameter token Transformer projector is replaced by one MLP
+projection head per modality (``ProjectionHead``); the losses are the reference's.
 
 - ``MoCoAligner``: query heads trained by gradient, key heads updated by momentum (EMA) and a
   FIFO queue of past keys per modality. ``reference=True`` reproduces the reference: key heads
@@ -11,8 +14,8 @@ by one MLP projection head per modality (``ProjectionHead``); the losses are the
 - ``SimSiamAligner``: projector + predictor, symmetric negative cosine with stop-gradient.
 - ``VICRegAligner``: VICReg between the two projected modalities (25 / 25 / 0.1).
 - The unimodal baselines ("only spectra" / "only light curve") are the fine-tuning heads
-  of `desa.training.finetune` on one encoder's frozen features (the reference's
-  ``UniModalFineTuner``); they need no aligner.
+  of `desa.training.finetune` on one encoder's frozen features with the encoded priors
+  appended (the reference's ``UniModalFineTuner``); they need no aligner.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 from torch import nn
 
 from desa.losses import info_nce, simsiam_loss, vicreg_loss
+from desa.models.dualformer import encode_priors
 
 __all__ = [
     "BASELINES",
@@ -49,6 +53,7 @@ class BaselineConfig:
     momentum: float = 0.999  # key EMA (the reference's m = 0.9 is never used)
     queue_size: int = 4096  # K
     temperature: float = 0.05  # T
+    n_priors: int = 6  # priors appended (encoded: 2 * n_priors values) to both features
 
     def __post_init__(self) -> None:
         for name in ("spec_dim", "lc_dim", "embed_dim", "hidden"):
@@ -60,6 +65,17 @@ class BaselineConfig:
             raise ValueError(f"queue_size must be >= 0; got {self.queue_size}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0; got {self.temperature}")
+        if self.n_priors < 0:
+            raise ValueError(f"n_priors must be >= 0; got {self.n_priors}")
+
+    @property
+    def spec_in(self) -> int:
+        """Width of a spectra head's input: the feature and the encoded priors."""
+        return self.spec_dim + 2 * self.n_priors
+
+    @property
+    def lc_in(self) -> int:
+        return self.lc_dim + 2 * self.n_priors
 
     @classmethod
     def paper(cls, **overrides: object) -> BaselineConfig:
@@ -96,6 +112,20 @@ class ProjectionHead(nn.Module):
         return self.net(x)
 
 
+def _inputs(
+    spec_feat: torch.Tensor,
+    lc_feat: torch.Tensor,
+    priors: torch.Tensor | None,
+    cfg: BaselineConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checked, detached features with the encoded priors appended: (B, spec_in), (B, lc_in).
+    ``priors`` (B, n_priors), NaN = unknown; None = all unknown."""
+    _check(spec_feat, lc_feat, cfg)
+    spec_feat, lc_feat = spec_feat.detach(), lc_feat.detach()
+    p = encode_priors(priors, spec_feat.shape[0], cfg.n_priors, spec_feat)
+    return torch.cat([spec_feat, p], -1), torch.cat([lc_feat, p], -1)
+
+
 def _check(spec_feat: torch.Tensor, lc_feat: torch.Tensor, cfg: BaselineConfig) -> None:
     if spec_feat.ndim != 2 or spec_feat.shape[1] != cfg.spec_dim:
         raise ValueError(f"spec_feat must be (B, {cfg.spec_dim}); got {tuple(spec_feat.shape)}")
@@ -124,11 +154,11 @@ class MoCoAligner(nn.Module):
         super().__init__()
         c = self.config = config
         self.reference = reference
-        self.spec_q = ProjectionHead(c.spec_dim, c.hidden, c.embed_dim)
-        self.lc_q = ProjectionHead(c.lc_dim, c.hidden, c.embed_dim)
+        self.spec_q = ProjectionHead(c.spec_in, c.hidden, c.embed_dim)
+        self.lc_q = ProjectionHead(c.lc_in, c.hidden, c.embed_dim)
         if reference:  # get_model re-initialises q and k separately (sec. 6)
-            self.spec_k = ProjectionHead(c.spec_dim, c.hidden, c.embed_dim)
-            self.lc_k = ProjectionHead(c.lc_dim, c.hidden, c.embed_dim)
+            self.spec_k = ProjectionHead(c.spec_in, c.hidden, c.embed_dim)
+            self.lc_k = ProjectionHead(c.lc_in, c.hidden, c.embed_dim)
         else:
             self.spec_k = copy.deepcopy(self.spec_q)
             self.lc_k = copy.deepcopy(self.lc_q)
@@ -177,15 +207,18 @@ class MoCoAligner(nn.Module):
         self.queue_ptr.fill_((int(self.queue_ptr) + b) % size)
         self.queue_len.fill_(min(int(self.queue_len) + b, size))
 
-    def embed(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
+    def embed(
+        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor, priors: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Downstream feature q_s + q_l (sec. 6), (B, embed_dim)."""
-        _check(spec_feat, lc_feat, self.config)
-        return self.spec_q(spec_feat.detach()) + self.lc_q(lc_feat.detach())
+        spec_feat, lc_feat = _inputs(spec_feat, lc_feat, priors, self.config)
+        return self.spec_q(spec_feat) + self.lc_q(lc_feat)
 
-    def loss(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor, priors: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Loss of one training step; updates the key heads and queues (see class doc)."""
-        _check(spec_feat, lc_feat, self.config)
-        spec_feat, lc_feat = spec_feat.detach(), lc_feat.detach()
+        spec_feat, lc_feat = _inputs(spec_feat, lc_feat, priors, self.config)
         update = self.training and not self.reference
         if update:
             self.momentum_update()
@@ -202,8 +235,10 @@ class MoCoAligner(nn.Module):
             self._enqueue(k_s, k_l)
         return loss
 
-    def forward(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
-        return self.loss(spec_feat, lc_feat)
+    def forward(
+        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor, priors: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.loss(spec_feat, lc_feat, priors)
 
 
 class _PairProjector(nn.Module):
@@ -212,15 +247,15 @@ class _PairProjector(nn.Module):
     def __init__(self, config: BaselineConfig) -> None:
         super().__init__()
         c = self.config = config
-        self.spec_proj = ProjectionHead(c.spec_dim, c.hidden, c.embed_dim)
-        self.lc_proj = ProjectionHead(c.lc_dim, c.hidden, c.embed_dim)
+        self.spec_proj = ProjectionHead(c.spec_in, c.hidden, c.embed_dim)
+        self.lc_proj = ProjectionHead(c.lc_in, c.hidden, c.embed_dim)
 
     def forward(
-        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor
+        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor, priors: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(z_s, z_l), each (B, embed_dim)."""
-        _check(spec_feat, lc_feat, self.config)
-        return self.spec_proj(spec_feat.detach()), self.lc_proj(lc_feat.detach())
+        spec_feat, lc_feat = _inputs(spec_feat, lc_feat, priors, self.config)
+        return self.spec_proj(spec_feat), self.lc_proj(lc_feat)
 
 
 class SimSiamAligner(_PairProjector):
@@ -232,19 +267,23 @@ class SimSiamAligner(_PairProjector):
         c = config
         self.predictor = ProjectionHead(c.embed_dim, max(1, c.embed_dim // 2), c.embed_dim)
 
-    def embed(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
+    def embed(
+        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor, priors: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Downstream feature cat(z_s, z_l) (sec. 6), (B, 2 * embed_dim)."""
-        return torch.cat(self(spec_feat, lc_feat), dim=-1)
+        return torch.cat(self(spec_feat, lc_feat, priors), dim=-1)
 
-    def loss(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
-        z_s, z_l = self(spec_feat, lc_feat)
+    def loss(
+        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor, priors: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        z_s, z_l = self(spec_feat, lc_feat, priors)
         return simsiam_loss(self.predictor(z_s), z_l, self.predictor(z_l), z_s)
 
 
 class VICRegAligner(_PairProjector):
     """VICReg between projected spectra and light-curve features (sec. 6, 25 / 25 / 0.1).
 
-    The reference also concatenates the latent labels; this baseline uses features only."""
+    As in the reference, the latent labels (here the encoded priors) are concatenated."""
 
     def __init__(
         self,
@@ -257,9 +296,13 @@ class VICRegAligner(_PairProjector):
         super().__init__(config)
         self.weights = (sim_weight, var_weight, cov_weight)
 
-    def embed(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
-        z_s, z_l = self(spec_feat, lc_feat)
+    def embed(
+        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor, priors: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        z_s, z_l = self(spec_feat, lc_feat, priors)
         return z_s + z_l
 
-    def loss(self, spec_feat: torch.Tensor, lc_feat: torch.Tensor) -> torch.Tensor:
-        return vicreg_loss(*self(spec_feat, lc_feat), *self.weights)
+    def loss(
+        self, spec_feat: torch.Tensor, lc_feat: torch.Tensor, priors: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return vicreg_loss(*self(spec_feat, lc_feat, priors), *self.weights)

@@ -14,6 +14,7 @@ Deviations from the reference, each stated in §4 or issue 4:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -54,8 +55,18 @@ class DualFormerConfig:
     reference_cross_bug: bool = False  # True: drop the between-branch covariance term (§4)
     dual_weight: float = 0.5  # L = 0.5 L_dual + 0.5 L_cov (alpha forced to 0, §4)
     cov_weight: float = 0.5
+    # Ablations (paper sec. 6): each branch attends to itself, to the other, or both summed;
+    # the light-curve branch is projected by Wᵀ ("transpose") or by W itself ("shared").
+    attention: Literal["both", "self", "cross"] = "both"
+    projection: Literal["transpose", "shared"] = "transpose"
 
     def __post_init__(self) -> None:
+        if self.n_priors < 0:
+            raise ValueError(f"n_priors must be >= 0; got {self.n_priors}")
+        if self.attention not in ("both", "self", "cross"):
+            raise ValueError(f"attention must be both, self or cross; got {self.attention!r}")
+        if self.projection not in ("transpose", "shared"):
+            raise ValueError(f"projection must be transpose or shared; got {self.projection!r}")
         if self.width % self.heads:
             raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
         if self.shared_input_projection and self.spec_token_dim != self.lc_token_dim:
@@ -168,8 +179,12 @@ class DualAttention(nn.Module):
         qs, ks, vs = (self._split(lin(xs)) for lin in self.qkv_spec)
         ql, kl, vl = (self._split(lin(xl)) for lin in self.qkv_lc)
         qs, ks, ql, kl = (_rotate(t, self.cfg) for t in (qs, ks, ql, kl))
-        a_s = self._attn(qs, kl, vl) + self._attn(qs, ks, vs)
-        a_l = self._attn(ql, ks, vs) + self._attn(ql, kl, vl)
+        mode = self.cfg.attention
+        a_s = self._attn(qs, ks, vs) if mode == "self" else self._attn(qs, kl, vl)
+        a_l = self._attn(ql, kl, vl) if mode == "self" else self._attn(ql, ks, vs)
+        if mode == "both":
+            a_s = a_s + self._attn(qs, ks, vs)
+            a_l = a_l + self._attn(ql, kl, vl)
         b = xs.shape[0]
         a_s = a_s.transpose(1, 2).reshape(b, xs.shape[1], self.cfg.width)
         a_l = a_l.transpose(1, 2).reshape(b, xl.shape[1], self.cfg.width)
@@ -273,7 +288,8 @@ class DualFormer(nn.Module):
         p = encode_priors(priors, ps.shape[0], cfg.n_priors, ps)
         h_spec, h_lc = torch.cat([ps, p], -1), torch.cat([pl, p], -1)
         e_spec = self.projection(h_spec)  # W h_spec
-        e_lc = F.linear(h_lc, self.W.T)  # Wᵀ h_lc (`projection_type: transpose`)
+        # Wᵀ h_lc (`projection_type: transpose`), or W h_lc in the "shared" ablation
+        e_lc = self.projection(h_lc) if cfg.projection == "shared" else F.linear(h_lc, self.W.T)
         return DualFormerOutput(h_spec, h_lc, e_spec, e_lc)
 
     def loss_terms(self, out: DualFormerOutput) -> dict[str, torch.Tensor]:

@@ -23,7 +23,6 @@ from desa.evaluate import (
     regression_metrics,
     zero_shot,
 )
-from desa.training.embeddings import MODELS
 
 CMD_TARGETS = ("bp_rp0", "m_g0")  # dereddened Gaia colour and absolute G (Godoy-Rivera 2025)
 HR_TARGETS = ("teff", "lum")  # Berger 2020 Teff (K) and luminosity (Lsun)
@@ -61,6 +60,8 @@ class Inputs:
     labels: dict[str, pd.DataFrame]  # cmd, hr, fast_rotators, kinematics
     predictions: pd.DataFrame  # finetune/predictions.parquet
     encoders: dict[str, dict]  # train-spectra / train-lightcurves summaries
+    models: tuple[str, ...]  # the compared models (embeddings.zarr attribute `models`)
+    binary_only: tuple[str, ...]  # scored on the binary task alone (RUWE left out)
 
 
 @dataclass
@@ -142,12 +143,13 @@ def _fast_rotators(inputs: Inputs, model: str, seed: int) -> tuple[dict | None, 
 
 
 def evaluate(inputs: Inputs, *, few_shot_fraction: float, seed: int) -> Evaluation:
-    """One metrics dict per model of `MODELS`, the sizes of every set, the encoder scores."""
+    """One metrics dict per model of ``inputs.models``, the binary scores of the binary-only
+    models (``binary_without_ruwe``), the sizes of every set, the encoder scores."""
     cmd = inputs.labels["cmd"].dropna(subset=["cmd_class"]).set_index("kic")
     metrics: dict[str, Any] = {}
     details: dict[str, dict[str, Any]] = {}
     sizes: dict[str, Any] = {}
-    for model in MODELS:
+    for model in inputs.models:
         star_map = _star_map(inputs, model)
         classed = star_map.index.intersection(cmd.index)
         zero, zero_note = _guarded(
@@ -222,7 +224,21 @@ def evaluate(inputs: Inputs, *, few_shot_fraction: float, seed: int) -> Evaluati
         "per_model": sizes,
     }
     metrics["encoders"] = inputs.encoders
+    metrics["models"] = list(inputs.models)
+    metrics["binary_without_ruwe"] = {m: _binary_only(inputs, m) for m in inputs.binary_only}
     return Evaluation(metrics, details)
+
+
+def _binary_only(inputs: Inputs, model: str) -> dict[str, Any]:
+    heads = _heads(inputs, model)
+    binary = heads["binary"]
+    note = heads["binary_note"] or (binary or {}).get("note")
+    return {
+        "binary_auc": binary["auc"] if binary else None,
+        "binary_ap": binary["ap"] if binary else None,
+        "binary_test_stars": binary["n"] if binary else 0,
+        "notes": {"binary": note} if note else {},
+    }
 
 
 def _plain_fit(fit: dict | None) -> dict | None:
@@ -241,4 +257,5 @@ def _plain_fast(fast: dict | None) -> dict | None:
 
 def comparison_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """The headline table: one row per model, the `HEADLINE` metrics as columns."""
-    return [{"model": m, **{k: metrics[m][k] for k in HEADLINE}} for m in MODELS if m in metrics]
+    rows = [{"model": m, **{k: metrics[m][k] for k in HEADLINE}} for m in metrics["models"]]
+    return rows

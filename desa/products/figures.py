@@ -7,7 +7,6 @@ import pandas as pd
 
 from desa.products.evaluation import CMD_TARGETS, HR_TARGETS, Evaluation, Inputs
 from desa.report import figures as fig
-from desa.training.embeddings import MODELS
 
 Figure = tuple[str, str, bytes]  # file stem, caption, PNG
 Section = tuple[str, list[Figure]]
@@ -17,7 +16,7 @@ def _maps(inputs: Inputs, evaluation: Evaluation) -> list[Figure]:
     maps, hr = inputs.maps, inputs.labels["hr"].set_index("kic")
     cmd = inputs.labels["cmd"].set_index("kic")["cmd_class"]
     out = []
-    for model in MODELS:
+    for model in evaluation.details:  # the evaluated models, in order
         stars = maps[(maps["model"] == model) & (maps["level"] == "star")]
         xy = stars[["x", "y"]].to_numpy()
         classes = stars["kic"].map(cmd).fillna("no class").tolist()
@@ -31,7 +30,7 @@ def _maps(inputs: Inputs, evaluation: Evaluation) -> list[Figure]:
 
 def _neural_diagrams(evaluation: Evaluation) -> list[Figure]:
     out = []
-    for model in MODELS:
+    for model in evaluation.details:  # the evaluated models, in order
         for kind, targets, labels in (
             ("cmd", CMD_TARGETS, ("(BP−RP)₀", "M_G,0")),
             ("hr", HR_TARGETS, ("Teff (K)", "L (L☉)")),
@@ -53,7 +52,7 @@ def _neural_diagrams(evaluation: Evaluation) -> list[Figure]:
 
 def _consistency(evaluation: Evaluation) -> list[Figure]:
     hists = {}
-    for model in MODELS:
+    for model in evaluation.details:  # the evaluated models, in order
         umap = evaluation.details[model]["consistency"]["umap"]
         if umap["hist_counts"] is not None:
             hists[model] = (np.asarray(umap["hist_counts"]), np.asarray(umap["hist_edges"]))
@@ -64,7 +63,7 @@ def _consistency(evaluation: Evaluation) -> list[Figure]:
 def _binaries(evaluation: Evaluation) -> list[Figure]:
     pr, tnr = {}, {}
     out = []
-    for model in MODELS:
+    for model in evaluation.details:  # the evaluated models, in order
         binary = evaluation.details[model]["binary"]
         if binary is None or binary["pr"] is None:
             continue
@@ -81,7 +80,7 @@ def _binaries(evaluation: Evaluation) -> list[Figure]:
 
 def _ages(evaluation: Evaluation) -> list[Figure]:
     out = []
-    for model in MODELS:
+    for model in evaluation.details:  # the evaluated models, in order
         ages: pd.DataFrame = evaluation.details[model]["age_points"]
         png = fig.age_scatter(
             ages["age_gyr"], ages["age_median"], ages["age_lo"], ages["age_hi"], title=model
@@ -92,7 +91,7 @@ def _ages(evaluation: Evaluation) -> list[Figure]:
 
 def _fast_rotators(evaluation: Evaluation) -> list[Figure]:
     out = []
-    for model in MODELS:
+    for model in evaluation.details:  # the evaluated models, in order
         fast = evaluation.details[model]["fast_rotators"]
         if fast is None:
             continue

@@ -1,20 +1,26 @@
-"""Embeddings of every pair and star under DESA and each baseline, from the frozen features.
+"""Embeddings of every pair and star under every compared model, from the frozen features.
 
-- ``desa``: the final DESA embedding, (h_spec + h_lc) projected on W's eigenspace sorted by
-  |λ| (desa_reference.md sec. 5; `desa.embed`);
-- ``desa_projections``: cat(W h_spec, Wᵀ h_lc), the input of the reference's fine-tuning
-  heads (sec. 7);
+The models are `desa.training.comparison.comparison_models`; each sees its own priors (picked
+by name from `features.zarr`, encoded as values plus missing-indicators):
+
+- a DualFormer variant ``<name>`` (``desa``, ``desa_no_priors``, ablations): (h_spec + h_lc)
+  projected on W's eigenspace sorted by |λ| (desa_reference.md sec. 5; `desa.embed`), and
+  ``<name>_projections`` = cat(W h_spec, Wᵀ h_lc), the input of its fine-tuning heads (sec. 7);
 - each aligner's downstream feature (MoCo q_s + q_l, SimSiam cat(z_s, z_l), VICReg z_s + z_l);
-- ``spectra_only`` / ``lightcurve_only``: the frozen encoder features themselves.
+- ``spectra_only`` / ``lightcurve_only``: the frozen encoder feature with the encoded priors
+  appended; ``priors_only``: the encoded priors alone.
 
 `embeddings.zarr` holds two groups, ``pairs`` (one row per LAMOST–Kepler pair: coords obsid,
 kic, star_id, split) and ``stars`` (the mean over each star's pairs: coords kic, star_id,
-split, n_spectra), with one array per embedding.
+split, n_spectra), with one array per embedding; its attributes name the models of the
+comparison (``models``), those scored on the binary task only (``binary_only``) and the
+embedding each model's heads read (``head_inputs``), so every later stage reads the model
+list from the store it works on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,45 +30,60 @@ import zarr
 from torch import nn
 
 from desa.embed import eigenspace, project
-from desa.models.dualformer import DualFormer
+from desa.models.dualformer import encode_priors
+from desa.training.comparison import DUALFORMER, PRIORS_ONLY, ModelSpec
 from desa.training.data import StoreBatches
+from desa.training.datasets import prior_columns
 
-# The models compared downstream, and the embedding each one's fine-tuning heads read.
-MODELS = ("desa", "moco", "moco_clean", "simsiam", "vicreg", "spectra_only", "lightcurve_only")
-HEAD_INPUT = {"desa": "desa_projections"}
-EMBEDDINGS = (*MODELS, "desa_projections")
 LEVELS = ("pairs", "stars")
 STRING = np.dtypes.StringDType()
 
 
-@dataclass
-class Aligners:
-    dualformer: DualFormer
-    baselines: dict[str, nn.Module]  # kind -> MoCo / SimSiam / VICReg aligner
+def model_attrs(models: Sequence[ModelSpec]) -> dict[str, object]:
+    """The store attributes that name the compared models (see the module doc)."""
+    return {
+        "models": [m.name for m in models if not m.binary_only],
+        "binary_only": [m.name for m in models if m.binary_only],
+        "head_inputs": {m.name: m.head_input for m in models},
+    }
 
 
 @torch.no_grad()
 def embed_batch(
-    aligners: Aligners,
-    basis: torch.Tensor,
+    models: Sequence[ModelSpec],
+    trained: Mapping[str, nn.Module],
+    bases: Mapping[str, torch.Tensor],
     spec: torch.Tensor,
     lc: torch.Tensor,
-    priors: torch.Tensor,
+    priors: Mapping[str, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
-    """Every embedding of a batch of frozen features; ``basis`` from `desa.embed.eigenspace`."""
-    out = aligners.dualformer.eval()(spec, lc, priors)
-    embeddings = {
-        "desa": project(out.h_spec, out.h_lc, basis.to(out.h_spec.dtype)),
-        "desa_projections": torch.cat([out.e_spec, out.e_lc], dim=-1),
-    }
-    for kind, model in aligners.baselines.items():
-        embeddings[kind] = model.eval().embed(spec, lc)
-    embeddings["spectra_only"], embeddings["lightcurve_only"] = spec, lc
+    """Every embedding of a batch of frozen features. ``trained``: name -> DualFormer or
+    aligner; ``bases``: DualFormer name -> basis from `desa.embed.eigenspace`; ``priors``:
+    name -> that model's raw priors (B, P), NaN = unknown."""
+    embeddings: dict[str, torch.Tensor] = {}
+    for m in models:
+        p = priors[m.name]
+        if m.kind == DUALFORMER:
+            out = trained[m.name].eval()(spec, lc, p)
+            basis = bases[m.name].to(out.h_spec.dtype)
+            embeddings[m.name] = project(out.h_spec, out.h_lc, basis)
+            embeddings[m.head_input] = torch.cat([out.e_spec, out.e_lc], dim=-1)
+        elif m.name in trained:
+            embeddings[m.name] = trained[m.name].eval().embed(spec, lc, p)
+        else:
+            encoded = encode_priors(p, len(spec), len(m.priors), spec)
+            own = {"spectra_only": spec, "lightcurve_only": lc, PRIORS_ONLY: spec[:, :0]}
+            embeddings[m.name] = torch.cat([own[m.kind], encoded], dim=-1)
     return embeddings
 
 
 def pair_embeddings(
-    features: str, aligners: Aligners, *, batch_size: int, device: torch.device
+    features: str,
+    models: Sequence[ModelSpec],
+    trained: Mapping[str, nn.Module],
+    *,
+    batch_size: int,
+    device: torch.device,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """(pairs: obsid, kic, star_id, split; embedding -> (n_pairs, dim)) in store order."""
     group = zarr.open_group(features, mode="r")
@@ -72,21 +93,30 @@ def pair_embeddings(
     store = StoreBatches(
         features, {"spec": "spec_feature", "lc": "lc_feature"}, np.arange(len(pairs)), {}
     )
-    priors = group["priors"][:]
-    _, basis = eigenspace(aligners.dualformer.W.detach().cpu())
-    aligners.dualformer.to(device)
-    for model in aligners.baselines.values():
+    stored = group["priors"][:]
+    columns = {m.name: prior_columns(features, m.priors) for m in models}
+    bases = {
+        m.name: eigenspace(trained[m.name].W.detach().cpu())[1].to(device)
+        for m in models
+        if m.kind == DUALFORMER
+    }
+    for model in trained.values():
         model.to(device)
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(pairs), batch_size):
         index = list(range(start, min(start + batch_size, len(pairs))))
         batch = store[index]
+        priors = {
+            name: torch.from_numpy(stored[index][:, cols]).to(device)
+            for name, cols in columns.items()
+        }
         out = embed_batch(
-            aligners,
-            basis.to(device),
+            models,
+            trained,
+            bases,
             batch["spec"].to(device),
             batch["lc"].to(device),
-            torch.from_numpy(priors[index]).to(device),
+            priors,
         )
         for name, value in out.items():
             parts.setdefault(name, []).append(value.float().cpu().numpy())

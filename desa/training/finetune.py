@@ -1,15 +1,17 @@
 """Fine-tuning heads on every model's star embeddings (desa_reference.md sec. 7).
 
-For each model (DESA reads cat(W h_spec, Wᵀ h_lc), as the reference's heads do): a
+For each model (a DualFormer's heads read cat(W h_spec, Wᵀ h_lc), as the reference's do; the
+models and their head inputs are named in the attributes of `embeddings.zarr`): a
 binary-vs-single classifier (BCE, positives up-weighted by the training class ratio) and an
 age regressor (CQR, quantiles 0.14/0.5/0.86) whose interval is calibrated on the validation
-stars (split-conformal). Inputs are standardised with the training stars' statistics, kept
-with the head's weights. Scores are on the test stars.
+stars (split-conformal). Binary-only models (RUWE left out of their priors) get the
+classifier alone; their age columns are NaN. Inputs are standardised with the training
+stars' statistics, kept with the head's weights. Scores are on the test stars.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -23,7 +25,6 @@ from desa.losses import apply_calibration, conformal_calibrate
 from desa.models.heads import AgeHead, BinaryHead, HeadConfig
 from desa.models.layers import Standardize
 from desa.training.data import ArrayBatches, batch_loader
-from desa.training.embeddings import HEAD_INPUT, MODELS
 from desa.training.fit import FitResult
 from desa.training.runs import Job
 from desa.training.tasks import HeadTask
@@ -104,11 +105,17 @@ def finetune(
     targets: pd.DataFrame,
     head: HeadConfig,
     on_trained: Callable[[str, FitResult], None],
+    *,
+    models: Sequence[str],
+    binary_only: Sequence[str],
+    head_inputs: Mapping[str, str],
 ) -> tuple[pd.DataFrame, dict[str, dict]]:
-    """Train both heads on each feature set; (predictions for every star, scores per set).
+    """Train the heads on each model's embedding; (predictions for every star, scores per
+    model). ``models`` get both heads, ``binary_only`` the classifier alone; ``head_inputs``
+    names the embedding each model's heads read (the attributes of `embeddings.zarr`).
 
     ``on_trained(job name, result)`` is called as soon as each head is trained (to publish
-    it); the job names are ``<feature set>-binary`` and ``<feature set>-age``.
+    it); the job names are ``<model>-binary`` and ``<model>-age``.
     """
     split, kic = stars["split"].to_numpy(), stars["kic"].to_numpy("i8")
     train, val, test = (split == "train"), (split == "val"), (split == "test")
@@ -117,27 +124,29 @@ def finetune(
     negatives = np.sum(np.isfinite(y_bin[train])) - positives
     pos_weight = float(negatives / positives) if positives else None
     predictions, scores = [], {}
-    for name in MODELS:
-        x = embeddings[HEAD_INPUT.get(name, name)].astype("f4")
+    for name in (*models, *binary_only):
+        x = embeddings[head_inputs[name]].astype("f4")
         config = replace(head, in_dim=x.shape[1])
         scaler = Standardize.fit(torch.from_numpy(x[train]))
         job = job_for(f"{name}-binary")
         classifier = job.build(partial(_head, scaler, BinaryHead, config))
         on_trained(job.name, _train_head(job, classifier, config, x, y_bin, kic, split, pos_weight))
-        job = job_for(f"{name}-age")
-        regressor = job.build(partial(_head, scaler, AgeHead, config))
-        regressor[-1].target.fit(torch.from_numpy(y_age[train][:, None]))
-        on_trained(job.name, _train_head(job, regressor, config, x, y_age, kic, split))
         p = 1.0 / (1.0 + np.exp(-_predict(classifier, x, job.device)))
-        q = _predict(regressor, x, job.device)  # (N, 1, Q) in Gyr
-        cal = val & np.isfinite(y_age)
-        corrections = conformal_calibrate(q[cal], y_age[cal][:, None], config.quantiles)
-        calibrated = apply_calibration(q, corrections)
-        median = q[:, 0, len(config.quantiles) // 2]
-        scores[name] = {
-            **_binary_scores(y_bin, p, test),
-            **_age_scores(y_age, median, calibrated[:, 0, 0], calibrated[:, 0, -1], test),
-        }
+        scores[name] = _binary_scores(y_bin, p, test)
+        nan = np.full(len(kic), np.nan)
+        median, lo, hi = nan, nan, nan
+        if name not in binary_only:
+            job = job_for(f"{name}-age")
+            regressor = job.build(partial(_head, scaler, AgeHead, config))
+            regressor[-1].target.fit(torch.from_numpy(y_age[train][:, None]))
+            on_trained(job.name, _train_head(job, regressor, config, x, y_age, kic, split))
+            q = _predict(regressor, x, job.device)  # (N, 1, Q) in Gyr
+            cal = val & np.isfinite(y_age)
+            corrections = conformal_calibrate(q[cal], y_age[cal][:, None], config.quantiles)
+            calibrated = apply_calibration(q, corrections)
+            median = q[:, 0, len(config.quantiles) // 2]
+            lo, hi = calibrated[:, 0, 0], calibrated[:, 0, -1]
+            scores[name].update(_age_scores(y_age, median, lo, hi, test))
         predictions.append(
             pd.DataFrame(
                 {
@@ -149,8 +158,8 @@ def finetune(
                     "binary_prob": p,
                     "age_gyr": y_age,
                     "age_median": median,
-                    "age_lo": calibrated[:, 0, 0],
-                    "age_hi": calibrated[:, 0, -1],
+                    "age_lo": lo,
+                    "age_hi": hi,
                 }
             )
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
@@ -258,10 +258,11 @@ def train_lightcurves(
 
 
 def _feature_loaders(
-    job: Job, features: str, star_unique: bool = False
+    job: Job, features: str, priors: Sequence[str], star_unique: bool = False
 ) -> tuple[DataLoader, DataLoader]:
     chunk = chunk_rows(features, "spec_feature")
-    (train, stars), (val, _) = feature_split(features, "train"), feature_split(features, "val")
+    train, stars = feature_split(features, "train", priors)
+    val, _ = feature_split(features, "val", priors)
     if star_unique:
         sampler = UniqueStarBatchSampler(stars, job.loop.batch_size, seed=job.training.seed)
         train_loader = batch_loader(train, sampler, job.training.num_workers)
@@ -271,11 +272,13 @@ def _feature_loaders(
 
 
 def train_dualformer(
-    job: Job, features: str, config: DualFormerConfig
+    job: Job, features: str, config: DualFormerConfig, priors: Sequence[str]
 ) -> tuple[FitResult, dict[str, float]]:
-    """DualFormer on the frozen features: 0.5 L_dual + 0.5 L_cov (sec. 4)."""
-    task = DualFormerTask(job.build(lambda: DualFormer(config)), **job.task_args(config))
-    result = job.fit(task, *_feature_loaders(job, features))
+    """DualFormer on the frozen features with the priors ``priors``: 0.5 L_dual + 0.5 L_cov
+    (sec. 4)."""
+    args = job.task_args(config, priors=list(priors))
+    task = DualFormerTask(job.build(lambda: DualFormer(config)), **args)
+    result = job.fit(task, *_feature_loaders(job, features, priors))
     return result, result.losses
 
 
@@ -289,12 +292,25 @@ def baseline_model(kind: str, config: BaselineConfig, reference_moco: bool) -> n
     raise ValueError(f"unknown baseline {kind!r}; expected one of {BASELINES}")
 
 
+def baseline_identity(kind: str, priors: Sequence[str], reference_moco: bool) -> dict[str, Any]:
+    """What besides its config tells one trained aligner from another."""
+    return {"kind": kind, "priors": list(priors), "reference_moco": reference_moco}
+
+
 def train_baseline(
-    job: Job, features: str, kind: str, config: BaselineConfig, *, reference_moco: bool
+    job: Job,
+    features: str,
+    kind: str,
+    config: BaselineConfig,
+    priors: Sequence[str],
+    *,
+    reference_moco: bool,
 ) -> tuple[FitResult, dict[str, float]]:
-    """One baseline aligner on the frozen features (sec. 6); MoCo-clean keeps one spectrum
-    per star in each batch."""
+    """One baseline aligner on the frozen features with the priors ``priors`` (sec. 6);
+    MoCo-clean keeps one spectrum per star in each batch."""
     model = job.build(lambda: baseline_model(kind, config, reference_moco))
-    task = AlignerTask(model, **job.task_args(config, kind=kind, reference_moco=reference_moco))
-    result = job.fit(task, *_feature_loaders(job, features, star_unique=kind == "moco_clean"))
+    extra = baseline_identity(kind, priors, reference_moco)
+    task = AlignerTask(model, **job.task_args(config, **extra))
+    loaders = _feature_loaders(job, features, priors, star_unique=kind == "moco_clean")
+    result = job.fit(task, *loaders)
     return result, result.losses

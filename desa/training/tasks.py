@@ -213,7 +213,7 @@ class AlignerTask(TrainTask):
 
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         self._check_inputs(batch, ["spec", "lc"])
-        return {"loss": self.model.loss(batch["spec"], batch["lc"])}
+        return {"loss": self.model.loss(batch["spec"], batch["lc"], batch["priors"])}
 
 
 class HeadTask(TrainTask):

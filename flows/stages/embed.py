@@ -1,4 +1,8 @@
-"""Stage `embed`: every model's embedding of every pair and star (`embeddings.zarr`)."""
+"""Stage `embed`: every compared model's embedding of every pair and star (`embeddings.zarr`).
+
+The models are `desa.training.comparison.comparison_models` of the settings; the store's
+attributes name them, so `finetune` and the product stages read the same list from it.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +11,77 @@ from dataclasses import asdict
 import zarr
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from torch import nn
 
-from desa.models.baselines import BASELINES
+from desa.config import Settings
 from desa.models.dualformer import DualFormer
-from desa.models.profiles import model_configs
+from desa.training.comparison import (
+    DUALFORMER,
+    ModelSpec,
+    baseline_config,
+    comparison_models,
+    dualformer_config,
+)
 from desa.training.embeddings import (
-    Aligners,
+    model_attrs,
     pair_embeddings,
     star_embeddings,
     write_embeddings,
 )
 from flows.stage import StageContext, StageDef, StageResult
-from flows.stages.train import dualformer_config
 from storage.fingerprint import fingerprint_json
 from storage.publish import publishing
+from storage.state import read_state
+
+TRAINED = {DUALFORMER: "train-dualformer"}  # any other trained kind: train-baselines
 
 
-def _aligners(ctx: StageContext) -> Aligners:
+def _stage(spec: ModelSpec) -> str:
+    return TRAINED.get(spec.kind, "train-baselines")
+
+
+def _trained(ctx: StageContext, models: tuple[ModelSpec, ...]) -> dict[str, nn.Module]:
     from desa.training.runs import baseline_model, load_trained  # Lightning: only when run
 
-    configs, training = model_configs(ctx.settings.profile), ctx.settings.training
-    config = dualformer_config(ctx.settings)
-    dualformer = load_trained(
-        ctx.root.store_url("models", "train-dualformer.ckpt"), DualFormer(config), config
-    )
-    baselines = {
-        kind: load_trained(
-            ctx.root.store_url("models", "baselines", f"{kind}.ckpt"),
-            baseline_model(kind, configs.baselines, training.reference_moco),
-            configs.baselines,
-        )
-        for kind in BASELINES
-    }
-    return Aligners(dualformer, baselines)
+    reference_moco = ctx.settings.training.reference_moco
+    out = {}
+    for m in models:
+        if m.kind == DUALFORMER:
+            config = dualformer_config(ctx.settings, m)
+            model, folder = DualFormer(config), "dualformer"
+        elif m.trained:
+            config = baseline_config(ctx.settings, m)
+            model, folder = baseline_model(m.kind, config, reference_moco), "baselines"
+        else:
+            continue
+        url = ctx.root.store_url("models", folder, f"{m.name}.ckpt")
+        out[m.name] = load_trained(url, model, config)
+    return out
 
 
-def _model_keys(ctx: StageContext) -> dict[str, str]:
-    """The fingerprint of the model behind each embedding (a map or head made from an
-    embedding is kept only while its key stays the same)."""
+def _model_keys(ctx: StageContext, models: tuple[ModelSpec, ...]) -> dict[str, str]:
+    """The fingerprint of what makes each embedding (a map or head made from an embedding
+    is kept only while its key stays the same): the trained model's weights, or the frozen
+    encoders and the priors."""
     features = dict(zarr.open_group(ctx.root.store_url("features.zarr"), mode="r").attrs)
     encoders = features["inputs"]
-    dualformer = ctx.inputs["train-dualformer:model"]
-    return {
-        "desa": dualformer,
-        "desa_projections": dualformer,
-        **{kind: ctx.inputs[f"train-baselines:{kind}"] for kind in BASELINES},
-        "spectra_only": encoders["train-spectra:model"],
-        "lightcurve_only": encoders["train-lightcurves:model"],
+    outputs = {
+        stage: read_state(ctx.root.fs, ctx.root.state_path(stage)).outputs
+        for stage in ("train-dualformer", "train-baselines")
     }
+    own = {
+        "spectra_only": [encoders["train-spectra:model"]],
+        "lightcurve_only": [encoders["train-lightcurves:model"]],
+        "priors_only": [],
+    }
+    keys = {}
+    for m in models:
+        if m.trained:
+            keys[m.name] = outputs[_stage(m)][m.name]
+        else:
+            keys[m.name] = fingerprint_json({"encoders": own[m.kind], "priors": list(m.priors)})
+        keys[m.head_input] = keys[m.name]
+    return keys
 
 
 @task(name="embed", cache_policy=NO_CACHE)
@@ -62,9 +89,11 @@ def embed_task(ctx: StageContext) -> StageResult:
     from desa.training.runs import training_device
 
     root, training = ctx.root, ctx.settings.training
+    models = comparison_models(ctx.settings)
     pairs, pair_values = pair_embeddings(
         root.store_url("features.zarr"),
-        _aligners(ctx),
+        models,
+        _trained(ctx, models),
         batch_size=training.finetune.batch_size,
         device=training_device(training),
     )
@@ -72,30 +101,40 @@ def embed_task(ctx: StageContext) -> StageResult:
     dest = root.path("embeddings.zarr")
     with publishing(root.fs, dest) as tmp:
         url = tmp if root.is_local else root.fs.unstrip_protocol(tmp)
-        attrs = {"model_keys": _model_keys(ctx)}
+        attrs = {"model_keys": _model_keys(ctx, models), **model_attrs(models)}
         write_embeddings(url, pairs, pair_values, stars, star_values, attrs)
     counts = stars["split"].value_counts().to_dict()
     summary = {
         "pairs": len(pairs),
         "stars": len(stars),
+        "models": len(models),
         **{s: int(counts.get(s, 0)) for s in ("train", "val", "test")},
     }
-    return StageResult({"store": fingerprint_json(ctx.inputs)}, {"store": dest}, summary)
+    key = fingerprint_json({"inputs": ctx.inputs, "config": _config(ctx.settings)})
+    return StageResult({"store": key}, {"store": dest}, summary)
+
+
+def _config(settings: Settings) -> dict:
+    models = comparison_models(settings)
+    return {
+        "models": [asdict(m) for m in models],
+        "dualformer": {
+            m.name: asdict(dualformer_config(settings, m)) for m in models if m.kind == DUALFORMER
+        },
+        "reference_moco": settings.training.reference_moco,
+    }
 
 
 EMBED = StageDef(
     name="embed",
-    version="1",
+    version="2",  # every model of the comparison, with the priors; model list in the attrs
     writes=("embeddings.zarr",),
     reads=(
         ("features", "store"),
-        ("train-dualformer", "model"),
-        *(("train-baselines", kind) for kind in BASELINES),
+        ("train-dualformer", "models"),
+        ("train-baselines", "models"),
     ),
-    config=lambda s: {
-        "dualformer": asdict(dualformer_config(s)),
-        "reference_moco": s.training.reference_moco,
-    },
+    config=_config,
     body=lambda ctx: embed_task(ctx),
-    description="DESA, baseline and unimodal embeddings of every pair and star (embeddings.zarr).",
+    description="Every compared model's embedding of every pair and star (embeddings.zarr).",
 )

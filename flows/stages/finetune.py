@@ -1,4 +1,5 @@
-"""Stage `finetune`: binary-vs-single and calibrated age heads on every model's embedding."""
+"""Stage `finetune`: binary-vs-single and calibrated age heads on every model's embedding
+(the models named in the attributes of `embeddings.zarr`)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def finetune_task(ctx: StageContext) -> StageResult:
     from desa.training.finetune import finetune, star_targets  # Lightning: only when run
 
     root, training = ctx.root, ctx.settings.training
-    stars, star_values, _ = read_embeddings(root.store_url("embeddings.zarr"), "stars")
+    stars, star_values, attrs = read_embeddings(root.store_url("embeddings.zarr"), "stars")
     targets = star_targets(
         stars,
         read_parquet(root.fs, root.path("labels", "binary.parquet")),
@@ -53,6 +54,9 @@ def finetune_task(ctx: StageContext) -> StageResult:
         targets,
         model_configs(ctx.settings.profile).head,
         publish,
+        models=attrs["models"],
+        binary_only=attrs["binary_only"],
+        head_inputs=attrs["head_inputs"],
     )
     dest = paths["predictions"] = root.path("finetune", "predictions.parquet")
     outputs["predictions"] = fingerprint = fingerprint_frame(predictions)
@@ -64,7 +68,7 @@ def finetune_task(ctx: StageContext) -> StageResult:
 
 FINETUNE = StageDef(
     name="finetune",
-    version="1",
+    version="2",  # the models named by embeddings.zarr; binary head alone for binary-only
     writes=("models/finetune/<model>-{binary,age}.ckpt", "finetune/predictions.parquet"),
     reads=(("embed", "store"), ("labels", "binary"), ("labels", "ages")),
     config=lambda s: {

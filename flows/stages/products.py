@@ -18,7 +18,7 @@ from desa.products.figures import report_figures
 from desa.products.neighbors import nearest
 from desa.products.umap_maps import UmapSettings, UmapState, check_maps, rows, update_maps
 from desa.report.html import png_data_uri, render_explorer, render_report
-from desa.training.embeddings import MODELS, read_embeddings
+from desa.training.embeddings import read_embeddings
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.layout import DataRoot
@@ -60,12 +60,13 @@ def umap_task(ctx: StageContext) -> StageResult:
     stars, star_values, attrs = read_embeddings(url, "stars")
     pairs, pair_values, _ = read_embeddings(url, "pairs")
     index = rows(stars, pairs)
-    values = {m: np.concatenate([star_values[m], pair_values[m]]) for m in MODELS}
+    models = attrs["models"]  # binary-only models get no map
+    values = {m: np.concatenate([star_values[m], pair_values[m]]) for m in models}
     settings = _umap_settings(ctx.settings)
     # A map is kept only for the same model and the same UMAP settings.
     keys = {
         m: fingerprint_json({"model": attrs["model_keys"][m], "umap": vars(settings)})
-        for m in MODELS
+        for m in models
     }
     train = ((index["level"] == "star") & (index["split"] == "train")).to_numpy()
     previous = None if ctx.force else _load_maps(root)
@@ -105,7 +106,7 @@ def _json(obj: Any) -> Any:
 def evaluation_inputs(ctx: StageContext) -> Inputs:
     root = ctx.root
     url = root.store_url("embeddings.zarr")
-    stars, star_values, _ = read_embeddings(url, "stars")
+    stars, star_values, attrs = read_embeddings(url, "stars")
     pairs, pair_values, _ = read_embeddings(url, "pairs")
     labels = {
         name: read_parquet(root.fs, root.path("labels", f"{name}.parquet"))
@@ -126,6 +127,8 @@ def evaluation_inputs(ctx: StageContext) -> Inputs:
         labels,
         read_parquet(root.fs, root.path("finetune", "predictions.parquet")),
         encoders,
+        tuple(attrs["models"]),
+        tuple(attrs["binary_only"]),
     )
 
 
@@ -159,7 +162,7 @@ def evaluate_task(ctx: StageContext) -> StageResult:
 
 EVALUATE = StageDef(
     name="evaluate",
-    version="1",
+    version="2",  # the models named by embeddings.zarr, binary-only (no-RUWE) scores
     writes=("report/metrics.json", "report/comparison.csv", "report/figures/"),
     reads=(
         ("embed", "store"),
@@ -242,8 +245,13 @@ def report_task(ctx: StageContext) -> StageResult:
         f"{sizes['test_stars']} test) with {sizes['pairs']} LAMOST–Kepler pairs.",
         *(
             f"{model}: {what}: {why}"
-            for model in MODELS
+            for model in metrics["models"]
             for what, why in metrics[model]["notes"].items()
+        ),
+        *(
+            f"{model} (binary task, RUWE left out of the priors): AUC {row['binary_auc']}, "
+            f"AP {row['binary_ap']} on {row['binary_test_stars']} test stars"
+            for model, row in metrics["binary_without_ruwe"].items()
         ),
     ]
     page = render_report(
@@ -275,7 +283,7 @@ def report_task(ctx: StageContext) -> StageResult:
 
 REPORT = StageDef(
     name="report",
-    version="1",
+    version="2",  # notes for the models of the store, no-RUWE binary scores
     writes=("report/index.html", "report/explorer.html"),
     reads=(
         ("evaluate", "metrics"),

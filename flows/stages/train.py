@@ -12,6 +12,7 @@ them, about 15 s each on a 2-core machine.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
@@ -21,10 +22,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from desa.config import LoopSettings, Settings
-from desa.models.baselines import BASELINES
-from desa.models.dualformer import DualFormerConfig
 from desa.models.profiles import model_configs
 from desa.training.checkpoints import CheckpointError, read_checkpoint, weights_fingerprint
+from desa.training.comparison import (
+    DUALFORMER,
+    ModelSpec,
+    baseline_config,
+    comparison_models,
+    dualformer_config,
+)
 from flows.progress import StageProgress, detail_log
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_json
@@ -48,9 +54,14 @@ def stage_config(settings: Settings, model: Any, loop: str, *extra: str) -> dict
     }
 
 
-def dualformer_config(settings: Settings) -> DualFormerConfig:
-    config = model_configs(settings.profile).dualformer
-    return replace(config, reference_cross_bug=settings.training.reference_cross_bug)
+def dualformers(settings: Settings) -> tuple[ModelSpec, ...]:
+    """The DualFormer variants the settings compare (desa, desa_no_priors, ablations...)."""
+    return tuple(m for m in comparison_models(settings) if m.kind == DUALFORMER)
+
+
+def aligners(settings: Settings) -> tuple[ModelSpec, ...]:
+    """The baseline aligners the settings compare (each prior set's MoCo, SimSiam...)."""
+    return tuple(m for m in comparison_models(settings) if m.trained and m.kind != DUALFORMER)
 
 
 def job_for(
@@ -164,7 +175,7 @@ def train_lightcurves_task(ctx: StageContext) -> StageResult:
 
 TRAIN_LIGHTCURVES = StageDef(
     name="train-lightcurves",
-    version="1",
+    version="2",  # light curves in absolute units (lum_factor applied)
     writes=("models/train-lightcurves.ckpt",),
     reads=(("lightcurves", "store"), ("labels", "lightcurve_labels")),
     config=lambda s: stage_config(
@@ -183,6 +194,7 @@ TRAIN_LIGHTCURVES = StageDef(
 def features_task(ctx: StageContext) -> StageResult:
     from desa.models.lightcurves import LightCurveEncoder
     from desa.models.spectra import SpectraModel
+    from desa.training.datasets import with_distance
     from desa.training.features import write_features
     from desa.training.runs import load_trained, training_device
     from desa.training.tasks import LightCurveModel
@@ -199,6 +211,9 @@ def features_task(ctx: StageContext) -> StageResult:
         configs.lightcurves,
     ).encoder
     pairs = read_parquet(root.fs, root.path("labels", "pairs.parquet"))
+    # No distance, no absolute magnitude: left out, as the reference's Berger join does.
+    located = with_distance(root.store_url("lightcurves.zarr"), pairs["kic"].to_numpy("i8"))
+    pairs = pairs[located]
     dest = root.path("features.zarr")
     with publishing(root.fs, dest) as tmp:
         n = write_features(
@@ -208,18 +223,24 @@ def features_task(ctx: StageContext) -> StageResult:
             root.store_url("lightcurves.zarr"),
             spectra,
             curves,
+            prior_names=ctx.settings.training.priors,
             batch_size=ctx.settings.training.dualformer.batch_size,
             device=training_device(ctx.settings.training),
             attrs={"inputs": ctx.inputs},
         )
     counts = pairs["split"].value_counts().to_dict()
-    summary = {"pairs": n, **{s: int(counts.get(s, 0)) for s in ("train", "val", "test")}}
-    return StageResult({"store": fingerprint_json(ctx.inputs)}, {"store": dest}, summary)
+    summary = {
+        "pairs": n,
+        "pairs_without_distance": int((~located).sum()),
+        **{s: int(counts.get(s, 0)) for s in ("train", "val", "test")},
+    }
+    key = fingerprint_json({"inputs": ctx.inputs, "priors": ctx.settings.training.priors})
+    return StageResult({"store": key}, {"store": dest}, summary)
 
 
 FEATURES = StageDef(
     name="features",
-    version="1",
+    version="2",  # light curves in absolute units, the priors of the settings
     writes=("features.zarr",),
     reads=(
         ("train-spectra", "model"),
@@ -228,7 +249,10 @@ FEATURES = StageDef(
         ("lightcurves", "store"),
         ("labels", "pairs"),
     ),
-    config=lambda s: {"batch_size": s.training.dualformer.batch_size},
+    config=lambda s: {
+        "batch_size": s.training.dualformer.batch_size,
+        "priors": list(s.training.priors),
+    },
     body=lambda ctx: features_task(ctx),
     description="Frozen-encoder features of every LAMOST–Kepler pair (features.zarr).",
     gpu=True,
@@ -238,27 +262,69 @@ FEATURES = StageDef(
 # ------------------------------------------------------------------ train-dualformer
 
 
+def _train_each(
+    ctx: StageContext,
+    stage: str,
+    folder: str,
+    loop: LoopSettings,
+    models: dict[str, tuple[dict, Callable[[Job], tuple[FitResult, dict]]]],
+) -> StageResult:
+    """Train and publish each model (name -> (identity extras and config, train)) as
+    ``models/<folder>/<name>.ckpt``, output ``<name>``, plus output ``models``: the
+    fingerprint of them all. A model is published as soon as it is trained; a rerun after a
+    kill keeps those already published for the same identity and trains the rest."""
+    outputs, paths, summary, rows = {}, {}, {}, []
+    for model, (identity, train) in models.items():
+        name = f"{folder}/{model}"
+        dest = ctx.root.path("models", f"{name}.ckpt")
+        job = job_for(ctx, name, loop)
+        kept = None if ctx.force else _published(ctx, dest, job.identity(**identity))
+        if kept is not None:
+            outputs[model], paths[model] = kept, dest
+            summary[model] = "kept"
+            continue
+        started = time.perf_counter()
+        with StageProgress(stage, "epochs", loop.max_epochs, model) as progress:
+            result, losses = train(replace(job, on_epoch=progress.update))
+        outputs[model] = publish_model(ctx, result, dest, f"checkpoints/{name}")
+        paths[model] = dest
+        summary[model] = {k: round(v, 6) for k, v in losses.items()}
+        summary[model]["seconds"] = round(time.perf_counter() - started, 1)
+        rows += [{"model": model, **row} for row in result.history]
+    outputs["models"] = fingerprint_json(outputs)
+    return StageResult(outputs, paths, summary, rows)
+
+
 @task(name="train-dualformer", cache_policy=NO_CACHE)
 def train_dualformer_task(ctx: StageContext) -> StageResult:
     from desa.training import runs
 
-    config, features = dualformer_config(ctx.settings), ctx.root.store_url("features.zarr")
-    return _train_model(
-        ctx,
-        "train-dualformer",
-        ctx.settings.training.dualformer,
-        lambda job: runs.train_dualformer(job, features, config),
-    )
+    features = ctx.root.store_url("features.zarr")
+
+    def entry(spec: ModelSpec) -> tuple[dict, Callable[[Job], tuple[FitResult, dict]]]:
+        config = dualformer_config(ctx.settings, spec)
+        identity = {"config": config, "priors": list(spec.priors)}
+        return identity, lambda job: runs.train_dualformer(job, features, config, spec.priors)
+
+    models = {spec.name: entry(spec) for spec in dualformers(ctx.settings)}
+    loop = ctx.settings.training.dualformer
+    return _train_each(ctx, "train-dualformer", "dualformer", loop, models)
 
 
 TRAIN_DUALFORMER = StageDef(
     name="train-dualformer",
-    version="1",
-    writes=("models/train-dualformer.ckpt",),
+    version="2",  # every DualFormer variant of the comparison, each with its own priors
+    writes=("models/dualformer/<model>.ckpt",),
     reads=(("features", "store"),),
-    config=lambda s: stage_config(s, dualformer_config(s), "dualformer"),
+    config=lambda s: {
+        **stage_config(s, model_configs(s.profile).dualformer, "dualformer"),
+        "models": {
+            m.name: {"config": asdict(dualformer_config(s, m)), "priors": list(m.priors)}
+            for m in dualformers(s)
+        },
+    },
     body=lambda ctx: train_dualformer_task(ctx),
-    description="DualFormer: dual-projection + covariance loss on the frozen features.",
+    description="DESA's DualFormer, its no-priors control and ablations on the frozen features.",
     gpu=True,
 )
 
@@ -268,39 +334,28 @@ TRAIN_DUALFORMER = StageDef(
 
 @task(name="train-baselines", cache_policy=NO_CACHE)
 def train_baselines_task(ctx: StageContext) -> StageResult:
-    """Each baseline is published as soon as it is trained; a rerun after a kill keeps the
-    ones already published for the same identity and trains the rest."""
     from desa.training import runs
 
-    training = ctx.settings.training
-    config = model_configs(ctx.settings.profile).baselines
+    reference_moco = ctx.settings.training.reference_moco
     features = ctx.root.store_url("features.zarr")
-    outputs, paths, summary, rows = {}, {}, {}, []
-    for kind in BASELINES:
-        name = f"baselines/{kind}"
-        dest = ctx.root.path("models", f"{name}.ckpt")
-        job = job_for(ctx, name, training.baselines)
-        wanted = job.identity(config, kind=kind, reference_moco=training.reference_moco)
-        kept = None if ctx.force else _published(ctx, dest, wanted)
-        if kept is not None:
-            outputs[kind], paths[kind] = kept, dest
-            summary[kind] = "kept"
-            continue
-        with StageProgress(
-            "train-baselines", "epochs", training.baselines.max_epochs, kind
-        ) as progress:
-            result, losses = runs.train_baseline(
-                replace(job, on_epoch=progress.update),
-                features,
-                kind,
-                config,
-                reference_moco=training.reference_moco,
+
+    def entry(spec: ModelSpec) -> tuple[dict, Callable[[Job], tuple[FitResult, dict]]]:
+        config = baseline_config(ctx.settings, spec)
+        identity = {
+            "config": config,
+            **runs.baseline_identity(spec.kind, spec.priors, reference_moco),
+        }
+
+        def train(job: Job) -> tuple[FitResult, dict]:
+            return runs.train_baseline(
+                job, features, spec.kind, config, spec.priors, reference_moco=reference_moco
             )
-        outputs[kind] = publish_model(ctx, result, dest, f"checkpoints/{name}")
-        paths[kind] = dest
-        summary[kind] = {k: round(v, 6) for k, v in losses.items()}
-        rows += [{"baseline": kind, **row} for row in result.history]
-    return StageResult(outputs, paths, summary, rows)
+
+        return identity, train
+
+    models = {spec.name: entry(spec) for spec in aligners(ctx.settings)}
+    loop = ctx.settings.training.baselines
+    return _train_each(ctx, "train-baselines", "baselines", loop, models)
 
 
 def _published(ctx: StageContext, path: str, identity: dict) -> str | None:
@@ -316,13 +371,17 @@ def _published(ctx: StageContext, path: str, identity: dict) -> str | None:
 
 TRAIN_BASELINES = StageDef(
     name="train-baselines",
-    version="1",
+    version="2",  # the aligners see the priors; one set per prior set of the comparison
     writes=("models/baselines/<model>.ckpt",),
     reads=(("features", "store"),),
-    config=lambda s: stage_config(
-        s, model_configs(s.profile).baselines, "baselines", "reference_moco"
-    ),
+    config=lambda s: {
+        **stage_config(s, model_configs(s.profile).baselines, "baselines", "reference_moco"),
+        "models": {
+            m.name: {"config": asdict(baseline_config(s, m)), "priors": list(m.priors)}
+            for m in aligners(s)
+        },
+    },
     body=lambda ctx: train_baselines_task(ctx),
-    description="MoCo, MoCo-clean, SimSiam and VICReg on the same frozen features.",
+    description="MoCo, MoCo-clean, SimSiam and VICReg on the frozen features and the priors.",
     gpu=True,
 )

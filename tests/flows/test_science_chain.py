@@ -20,8 +20,7 @@ import pytest
 import torch
 
 from desa.training.checkpoints import CheckpointError, model_state, read_checkpoint
-from desa.training.embeddings import MODELS
-from desa.training.runs import BASELINES
+from desa.training.comparison import DUALFORMER, comparison_models
 from flows.clients import load_settings
 from flows.pipeline import rebuild
 from flows.stage import StageContext, plan
@@ -46,6 +45,14 @@ def demo_env(monkeypatch: pytest.MonkeyPatch, data_root: Path) -> DataRoot:
     return DataRoot(data_root)
 
 
+def _models() -> tuple:
+    return comparison_models(load_settings())
+
+
+def _compared() -> list[str]:
+    return [m.name for m in _models() if not m.binary_only]
+
+
 def _summary(root: DataRoot, stage: str) -> dict:
     return read_state(root.fs, root.state_path(stage)).summary
 
@@ -59,25 +66,31 @@ def test_the_demo_chain_trains_every_model_and_each_learns(demo_env: DataRoot) -
     for label in ("teff", "logg", "feh"):  # beats predicting the training median
         assert spectra[f"{label}_mae"] < spectra[f"{label}_constant_mae"], (label, spectra)
     assert abs(spectra["coverage"] - spectra["coverage_nominal"]) <= 0.05, spectra
-    for stage in ("train-spectra", "train-lightcurves", "train-dualformer"):
+    for stage in ("train-spectra", "train-lightcurves"):
         losses = _summary(root, stage)
         assert losses["last_train_loss"] < losses["first_train_loss"], (stage, losses)
-    for kind in BASELINES:
-        losses = _summary(root, "train-baselines")[kind]
-        assert losses["last_train_loss"] < losses["first_train_loss"], (kind, losses)
+    models = _models()
+    # the demo compares the controls and, for the binary task, every model without RUWE
+    names = {m.name for m in models}
+    assert {"desa", "desa_no_priors", "priors_only", "desa_no_ruwe", "moco_no_ruwe"} <= names
+    for m in (m for m in models if m.trained):
+        stage = "train-dualformer" if m.kind == DUALFORMER else "train-baselines"
+        losses = _summary(root, stage)[m.name]
+        assert losses["last_train_loss"] < losses["first_train_loss"], (m.name, losses)
     finetune = _summary(root, "finetune")
     for name, losses in finetune["head_losses"].items():
         assert losses["last_train_loss"] < losses["first_train_loss"], (name, losses)
 
-    for stage in ("train-spectra", "train-lightcurves", "train-dualformer"):
-        checkpoint = read_checkpoint(root.fs, root.path("models", f"{stage}.ckpt"))
+    for path in ("train-spectra", "train-lightcurves", "dualformer/desa"):
+        checkpoint = read_checkpoint(root.fs, root.path("models", f"{path}.ckpt"))
         assert {"state_dict", "optimizer_states", "lr_schedulers", "global_step"} <= set(checkpoint)
         assert checkpoint["desa"]["identity"]["data"]
     assert not root.fs.exists(root.path("checkpoints", "train-spectra"))
     predictions = read_parquet(root.fs, root.path("finetune", "predictions.parquet"))
-    assert set(predictions["model"]) == {"desa", *BASELINES, "spectra_only", "lightcurve_only"}
+    assert set(predictions["model"]) == names
     assert predictions["binary_prob"].between(0, 1).all()
-    assert (predictions["age_lo"] <= predictions["age_hi"]).all()
+    aged = predictions[predictions["model"].isin(_compared())]
+    assert (aged["age_lo"] <= aged["age_hi"]).all()
 
 
 def test_metrics_compare_every_model_on_the_same_stars(demo_env: DataRoot) -> None:
@@ -92,7 +105,9 @@ def test_metrics_compare_every_model_on_the_same_stars(demo_env: DataRoot) -> No
         "age_rmse_gyr",
         "age_mae_gyr",
     }
-    for model in MODELS:
+    models = _compared()
+    assert metrics["models"] == models
+    for model in models:
         assert required <= set(metrics[model]), model
         assert metrics[model]["zero_shot_ari"] is not None, metrics[model]["notes"]
         for key in ("binary_auc", "few_shot_cmd_r2", "age_rmse_gyr"):  # none silently dropped
@@ -100,9 +115,12 @@ def test_metrics_compare_every_model_on_the_same_stars(demo_env: DataRoot) -> No
     sizes = metrics["sizes"]
     assert sizes["stars"] == sizes["train_stars"] + sizes["val_stars"] + sizes["test_stars"]
     per_model = sizes["per_model"]
-    assert len({per_model[m]["binary_test_stars"] for m in MODELS}) == 1  # the same stars
+    assert len({per_model[m]["binary_test_stars"] for m in models}) == 1  # the same stars
+    no_ruwe = metrics["binary_without_ruwe"]
+    assert set(no_ruwe) == {m.name for m in _models() if m.binary_only}
+    assert all(row["binary_auc"] is not None for row in no_ruwe.values()), no_ruwe
     maps = read_parquet(demo_env.fs, demo_env.path("umap.parquet"))
-    assert set(maps["model"]) == set(MODELS) and np.isfinite(maps[["x", "y"]]).all().all()
+    assert set(maps["model"]) == set(models) and np.isfinite(maps[["x", "y"]]).all().all()
 
 
 def test_the_report_and_explorer_open_in_a_browser(

@@ -14,7 +14,8 @@ from desa.models.baselines import (
 from desa.models.dualformer import freeze
 from desa.models.layers import count_parameters
 
-CFG = BaselineConfig.demo(queue_size=10, momentum=0.9)
+# no priors: these tests call the projection heads on the features directly
+CFG = BaselineConfig.demo(queue_size=10, momentum=0.9, n_priors=0)
 
 
 def _feats(b=6, seed=0):
@@ -49,8 +50,9 @@ def test_paper_profile_builds_on_meta():
         m = MoCoAligner(BaselineConfig.paper())
     c = BaselineConfig.paper()
     head = lambda i: i * c.hidden + c.hidden + 2 * c.hidden + c.hidden * c.embed_dim + c.embed_dim  # noqa: E731
-    assert count_parameters(m, trainable_only=True) == head(2048) + head(256)
-    assert count_parameters(m) == 2 * (head(2048) + head(256))
+    p = 2 * c.n_priors  # encoded priors (values + missing-indicators) appended to each feature
+    assert count_parameters(m, trainable_only=True) == head(2048 + p) + head(256 + p)
+    assert count_parameters(m) == 2 * (head(2048 + p) + head(256 + p))
 
 
 def test_momentum_update_exact_ema_and_no_grad():
@@ -199,3 +201,24 @@ def test_bad_input():
     with pytest.raises(ValueError):
         m.loss(bad, lc)
     assert int(m.queue_len) == 0
+
+
+@pytest.mark.parametrize("aligner", [MoCoAligner, SimSiamAligner, VICRegAligner])
+def test_aligners_read_the_encoded_priors(aligner):
+    """Every aligner sees the priors as the DualFormer does: values plus missing-indicators
+    appended to both features. A known prior and the same prior missing (NaN) embed apart,
+    a missing prior is not the value 0, and the embedding follows the prior's value."""
+    cfg = dataclasses.replace(CFG, n_priors=2)
+    torch.manual_seed(0)
+    m = aligner(cfg).eval()
+    s, lc = _feats(4)
+    known = torch.tensor([[1.0, 0.5]] * 4)
+    zero = torch.tensor([[0.0, 0.5]] * 4)
+    missing = torch.tensor([[float("nan"), 0.5]] * 4)
+    with torch.no_grad():
+        e_known, e_zero, e_missing = (m.embed(s, lc, p) for p in (known, zero, missing))
+    assert not torch.allclose(e_known, e_zero)
+    assert not torch.allclose(e_zero, e_missing)
+    assert torch.isfinite(m.loss(s, lc, missing))
+    with pytest.raises(ValueError, match="priors must be"):
+        m.embed(s, lc, torch.zeros(4, 3))

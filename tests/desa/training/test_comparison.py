@@ -1,0 +1,122 @@
+"""The compared models come from the settings: controls, ablations, the no-RUWE binary twins,
+and each one's embedding gets the same encoded priors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from desa.config import Settings
+from desa.models.dualformer import DualFormer, encode_priors
+from desa.training.comparison import (
+    DUALFORMER,
+    binary_only_names,
+    comparison_models,
+    dualformer_config,
+    model_names,
+)
+from desa.training.embeddings import embed_batch, model_attrs
+
+BASE = ("desa", "desa_no_priors", "moco", "moco_clean", "simsiam", "vicreg")
+UNI = ("spectra_only", "lightcurve_only", "priors_only")
+
+
+def test_the_paper_profile_compares_the_controls_and_no_ablations_by_default() -> None:
+    settings = Settings(profile="paper")
+    assert settings.training.priors == ("teff", "logg", "prot", "feh", "rstar", "ruwe")
+    assert model_names(settings) == (*BASE, *UNI)
+    assert binary_only_names(settings) == ()
+
+
+def test_ablations_and_no_ruwe_twins_are_settings(monkeypatch) -> None:
+    monkeypatch.setenv("DESA_EVALUATE__ABLATIONS", "true")
+    monkeypatch.setenv("DESA_EVALUATE__BINARY_WITHOUT_RUWE", "true")
+    settings = Settings(profile="paper")
+    names = model_names(settings)
+    ablations = ("desa_self_attention", "desa_cross_attention", "desa_shared_projection")
+    assert set(ablations) <= set(names)
+    twins = {m.name: m for m in comparison_models(settings) if m.binary_only}
+    assert set(twins) == {f"{n}_no_ruwe" for n in names if n != "desa_no_priors"}
+    assert all(m.priors == ("teff", "logg", "prot", "feh", "rstar") for m in twins.values())
+    configs = {
+        m.name: dualformer_config(settings, m)
+        for m in comparison_models(settings)
+        if m.kind == DUALFORMER
+    }
+    assert configs["desa_self_attention"].attention == "self"
+    assert configs["desa_cross_attention"].attention == "cross"
+    assert configs["desa_shared_projection"].projection == "shared"
+    assert configs["desa_no_priors"].n_priors == 0 and configs["desa_no_ruwe"].n_priors == 5
+
+
+def test_the_prior_set_is_a_setting(monkeypatch) -> None:
+    monkeypatch.setenv("DESA_TRAINING__PRIORS", '["teff", "prot"]')
+    monkeypatch.setenv("DESA_EVALUATE__BINARY_WITHOUT_RUWE", "true")
+    settings = Settings()
+    models = comparison_models(settings)
+    assert {m.priors for m in models if m.name != "desa_no_priors"} == {("teff", "prot")}
+    assert binary_only_names(settings) == ()  # no RUWE among the priors: no twins
+    assert dualformer_config(settings, models[0]).n_priors == 2
+    for bad in ('["teff", "teff"]', '["mass"]', "[]"):
+        monkeypatch.setenv("DESA_TRAINING__PRIORS", bad)
+        with pytest.raises(ValidationError):
+            Settings()
+
+
+def test_the_demo_scores_the_binary_task_without_ruwe_too() -> None:
+    settings = Settings(profile="demo")
+    assert "desa_no_ruwe" in binary_only_names(settings)
+    attrs = model_attrs(comparison_models(settings))
+    assert attrs["models"] == list(model_names(settings))
+    assert attrs["head_inputs"]["desa"] == "desa_projections"
+    assert attrs["head_inputs"]["priors_only_no_ruwe"] == "priors_only_no_ruwe"
+
+
+def test_every_embedding_gets_the_same_encoded_priors() -> None:
+    settings = Settings(profile="demo")
+    models = [m for m in comparison_models(settings) if not m.trained or m.name == "desa"]
+    desa = next(m for m in models if m.name == "desa")
+    torch.manual_seed(0)
+    trained = {"desa": DualFormer(dualformer_config(settings, desa)).eval()}
+    cfg = trained["desa"].cfg
+    b = 3
+    spec, lc = torch.randn(b, cfg.spec_tokens), torch.randn(b, cfg.lc_tokens)
+    raw = torch.randn(b, 6)
+    raw[0, 5] = float("nan")  # RUWE unknown for the first pair
+    priors = {m.name: raw[:, : len(m.priors)] for m in models}  # RUWE is the last prior
+    bases = {"desa": torch.eye(cfg.embed_dim)}
+    out = embed_batch(models, trained, bases, spec, lc, priors)
+    encoded = encode_priors(raw, b, 6, spec)
+    torch.testing.assert_close(out["priors_only"], encoded)
+    torch.testing.assert_close(out["spectra_only"], torch.cat([spec, encoded], -1))
+    torch.testing.assert_close(out["lightcurve_only"], torch.cat([lc, encoded], -1))
+    torch.testing.assert_close(out["priors_only_no_ruwe"], encode_priors(raw[:, :5], b, 5, spec))
+    h = trained["desa"](spec, lc, raw)
+    torch.testing.assert_close(out["desa"], h.h_spec + h.h_lc)  # identity basis
+    torch.testing.assert_close(out["desa"][:, -12:], 2 * encoded)  # priors on both branches
+    torch.testing.assert_close(out["desa_projections"], torch.cat([h.e_spec, h.e_lc], -1))
+
+
+@pytest.mark.parametrize("attention", ["self", "cross"])
+def test_attention_ablations_change_the_dualformer(attention) -> None:
+    settings = Settings(profile="demo")
+    desa = comparison_models(settings)[0]
+    both = dualformer_config(settings, desa)
+    torch.manual_seed(0)
+    reference = DualFormer(both).eval()
+    variant = DualFormer(replace(both, attention=attention)).eval()
+    variant.load_state_dict(reference.state_dict())  # same weights: only the wiring differs
+    spec, lc = torch.randn(2, both.spec_tokens), torch.randn(2, both.lc_tokens)
+    assert not torch.allclose(reference(spec, lc).h_spec, variant(spec, lc).h_spec)
+
+
+def test_the_shared_projection_ablation_projects_both_branches_by_w() -> None:
+    settings = Settings(profile="demo")
+    spec_ = next(m for m in comparison_models(settings) if m.name == "desa")
+    config = replace(dualformer_config(settings, spec_), projection="shared")
+    model = DualFormer(config).eval()
+    out = model(torch.randn(2, config.spec_tokens), torch.randn(2, config.lc_tokens))
+    torch.testing.assert_close(out.e_lc, out.h_lc @ model.W.T)
