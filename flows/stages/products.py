@@ -13,11 +13,12 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from desa.config import Settings
-from desa.products.evaluation import HIGHER_IS_BETTER, Inputs, comparison_rows, evaluate
+from desa.products.evaluation import Inputs, comparison_rows, evaluate
 from desa.products.figures import report_figures
 from desa.products.neighbors import nearest
 from desa.products.umap_maps import UmapSettings, UmapState, check_maps, rows, update_maps
 from desa.report.html import png_data_uri, render_explorer, render_report
+from desa.report.table import comparison_cells, directions, paired_cells
 from desa.training.embeddings import MODELS, read_embeddings
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_frame, fingerprint_json
@@ -159,7 +160,7 @@ def evaluate_task(ctx: StageContext) -> StageResult:
 
 EVALUATE = StageDef(
     name="evaluate",
-    version="1",
+    version="2",  # ridge few-shot, log L, test-only zero-shot, normalised pairs, intervals
     writes=("report/metrics.json", "report/comparison.csv", "report/figures/"),
     reads=(
         ("embed", "store"),
@@ -240,18 +241,22 @@ def report_task(ctx: StageContext) -> StageResult:
     notes = [
         f"{sizes['stars']} stars ({sizes['train_stars']} train, {sizes['val_stars']} val, "
         f"{sizes['test_stars']} test) with {sizes['pairs']} LAMOST–Kepler pairs.",
+        "Intervals: {level:.0%} percentile bootstrap, {resamples} resamples (seed {seed}) of the "
+        "{unit}; held fixed: {held_fixed}.".format(**metrics["bootstrap"]),
         *(
             f"{model}: {what}: {why}"
-            for model in MODELS
+            for model in metrics["models"]
             for what, why in metrics[model]["notes"].items()
         ),
     ]
     page = render_report(
         "DESA: comparison with the baselines",
-        comparison_rows(metrics),
+        comparison_cells(metrics),
         sections,
         notes,
-        HIGHER_IS_BETTER,
+        directions(metrics),
+        paired=paired_cells(metrics),
+        reference=metrics["bootstrap"]["reference"],
     )
     paths = {
         "report": root.path("report", "index.html"),
@@ -275,7 +280,7 @@ def report_task(ctx: StageContext) -> StageResult:
 
 REPORT = StageDef(
     name="report",
-    version="1",
+    version="2",  # intervals and the paired comparison with DESA
     writes=("report/index.html", "report/explorer.html"),
     reads=(
         ("evaluate", "metrics"),
