@@ -29,6 +29,8 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print measured ratios side by side.")
 app.add_typer(bench_app, name="bench")
+report_app = typer.Typer(help="Print what the evaluate stage measured.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 console = Console()
 
 
@@ -211,6 +213,34 @@ def neighbors(
             row.cmd_class if isinstance(row.cmd_class, str) else "–",
         )
     console.print(table)
+
+
+@report_app.command("table")
+def report_table(
+    metrics: Annotated[
+        Path | None,
+        typer.Option(help="metrics.json to read; default: report/metrics.json of the data root."),
+    ] = None,
+) -> None:
+    """The comparison table (values with intervals, DESA's paired differences) as markdown."""
+    from desa.report.table import markdown_table
+
+    if metrics is None:
+        root = DataRoot(Settings().data_root)
+        path = root.path("report", "metrics.json")
+        if not root.fs.exists(path):
+            raise typer.BadParameter(f"{path} does not exist: run `desa rebuild` first")
+        with root.fs.open(path) as handle:
+            text = handle.read()
+    elif not metrics.is_file():
+        raise typer.BadParameter(f"{metrics} does not exist")
+    else:
+        text = metrics.read_text()
+    try:
+        table = markdown_table(json.loads(text))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{metrics or 'report/metrics.json'}: {exc}") from exc
+    typer.echo(table, nl=False)
 
 
 @app.command()

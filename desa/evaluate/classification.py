@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.stats import rankdata
 from sklearn.metrics import (
     average_precision_score,
     confusion_matrix,
@@ -118,3 +119,36 @@ def regression_metrics(
         "rmse": float(np.sqrt((error**2).mean())),
         "coverage": coverage,
     }
+
+
+def _two_classes(y: np.ndarray) -> bool:
+    positives = int(y.sum())
+    return 0 < positives < len(y)
+
+
+def auc_score(y_true: ArrayLike, p: ArrayLike) -> float:
+    """ROC AUC as the Mann–Whitney statistic: the chance a random binary outranks a random
+    single, ties counting half (equal to sklearn's ``roc_auc_score``, without its per-call
+    overhead, for the bootstrap). NaN with one class."""
+    y = np.asarray(y_true, dtype=bool)
+    if not _two_classes(y):
+        return float("nan")
+    ranks = rankdata(np.asarray(p, dtype=float))
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_precision(y_true: ArrayLike, p: ArrayLike) -> float:
+    """Average precision Σ (R_k − R_{k−1}) P_k over the distinct thresholds, highest first (as
+    sklearn's ``average_precision_score``, without its overhead). NaN with one class."""
+    y = np.asarray(y_true, dtype=bool)
+    if not _two_classes(y):
+        return float("nan")
+    order = np.argsort(-np.asarray(p, dtype=float), kind="mergesort")
+    scores, hits = np.asarray(p, dtype=float)[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # end of each tie group
+    tp = np.cumsum(hits)[last]
+    precision = tp / (last + 1)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))

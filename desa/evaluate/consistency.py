@@ -3,7 +3,9 @@
 Stars with several spectra appear several times in the test set; their rows should sit close
 together. The reference (desa_reference.md §11, ``compare_pair_distances``) histograms the
 log of these distances; pass ``np.log10(distances)`` or log-spaced edges to
-:func:`distance_summary` for that.
+:func:`distance_summary` for that. A distance means little on its own (each embedding and
+each map has its own scale), so :func:`random_pair_median` gives the yardstick: the median
+distance between rows of two different stars in the same space.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ def pair_distances(points: ArrayLike, star_ids: ArrayLike) -> np.ndarray:
     return np.concatenate([pdist(x[rows]) for rows in groups])
 
 
+def pair_star_ids(star_ids: ArrayLike) -> np.ndarray:
+    """The star of every distance :func:`pair_distances` returns, in the same order."""
+    ids, counts = np.unique(np.asarray(star_ids), return_counts=True)
+    repeated = counts >= 2
+    return np.repeat(ids[repeated], counts[repeated] * (counts[repeated] - 1) // 2)
+
+
 def distance_summary(distances: ArrayLike, bins: int | Sequence[float] = 20) -> dict[str, Any]:
     """Count, mean, std, median and histogram (``np.histogram`` bins) of pair distances.
 
@@ -65,3 +74,27 @@ def distance_summary(distances: ArrayLike, bins: int | Sequence[float] = 20) -> 
         "hist_counts": counts.tolist(),
         "hist_edges": edges.tolist(),
     }
+
+
+def random_pair_median(
+    points: ArrayLike, star_ids: ArrayLike, *, n_pairs: int = 10_000, seed: int = 0
+) -> float | None:
+    """Median Euclidean distance between random pairs of rows of two different stars.
+
+    ``n_pairs`` pairs (i, j) are drawn uniformly with replacement (seeded); pairs of one star
+    are redrawn once and then dropped. None when fewer than two stars are present.
+    """
+    x = np.asarray(points, dtype=float)
+    ids = np.asarray(star_ids)
+    if x.ndim != 2 or ids.ndim != 1 or len(ids) != len(x):
+        raise ValueError(f"points must be (N, d) and star_ids (N,), got {x.shape} and {ids.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("points has NaN or inf")
+    if len(np.unique(ids)) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    i, j = rng.integers(0, len(x), (2, n_pairs))
+    same = ids[i] == ids[j]
+    j[same] = rng.integers(0, len(x), int(same.sum()))
+    keep = ids[i] != ids[j]
+    return float(np.median(np.linalg.norm(x[i[keep]] - x[j[keep]], axis=1)))

@@ -4,6 +4,10 @@ The reference (desa_reference.md §11, ``compare_zero_shot``) scores "accuracy" 
 ``mean(cluster_id == class_id)`` without matching clusters to classes, which depends on the
 arbitrary numbering of the clusters. Here accuracy is taken after the best one-to-one matching
 (Hungarian algorithm on the contingency table), beside ARI and purity.
+
+Godoy-Rivera et al. 2025's ``flag_CMD`` marks stars outside their CMD sample as
+'notinCMDsample' (research/data_sources.md); that is not a class, and the reference drops those
+rows (and NaN) before clustering (desa_reference.md §11): :func:`in_cmd_sample` finds them.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
@@ -48,10 +51,47 @@ def matched_accuracy(y_true: ArrayLike, y_cluster: ArrayLike) -> float:
     return float(table[rows, cols].sum() / table.sum())
 
 
+def adjusted_rand(y_true: ArrayLike, y_cluster: ArrayLike) -> float:
+    """Adjusted Rand index (Hubert & Arabie 1985) from the contingency table; 1 when both
+    labelings are trivial (as sklearn's ``adjusted_rand_score``, without its overhead)."""
+    table = _contingency(y_true, y_cluster).astype(float)
+
+    def pairs(counts: np.ndarray) -> float:
+        return float((counts * (counts - 1) / 2).sum())
+
+    index = pairs(table)
+    rows, cols = pairs(table.sum(axis=1)), pairs(table.sum(axis=0))
+    n = table.sum()
+    expected = rows * cols / (n * (n - 1) / 2) if n > 1 else 0.0
+    maximum = (rows + cols) / 2
+    if maximum == expected:
+        return 1.0
+    return float((index - expected) / (maximum - expected))
+
+
 def purity(y_true: ArrayLike, y_cluster: ArrayLike) -> float:
     """Fraction of rows whose class is the majority class of their cluster (reference §11)."""
     table = _contingency(y_true, y_cluster)
     return float(table.max(axis=0).sum() / table.sum())
+
+
+NOT_IN_SAMPLE = "notinCMDsample"
+
+
+def in_cmd_sample(classes: ArrayLike) -> np.ndarray:
+    """True where a row has a real CMD class: not missing and not 'notinCMDsample'.
+
+    The comparison ignores case, spaces and underscores ('not in CMD sample' counts too).
+    """
+    labels = np.asarray(classes, dtype=object)
+
+    def real(label: object) -> bool:
+        if label is None or label != label:  # None or NaN
+            return False
+        key = "".join(ch for ch in str(label).lower() if ch.isalnum())
+        return key != NOT_IN_SAMPLE.lower()
+
+    return np.fromiter((real(label) for label in labels), dtype=bool, count=len(labels))
 
 
 def _check_classes(classes: ArrayLike) -> np.ndarray:
@@ -98,7 +138,7 @@ def zero_shot(points: ArrayLike, classes: ArrayLike, *, seed: int = 0) -> dict[s
     mixture = GaussianMixture(n_components=n_classes, covariance_type="full", random_state=seed)
     clusters = mixture.fit_predict(scaled)
     return {
-        "ari": float(adjusted_rand_score(labels, clusters)),
+        "ari": adjusted_rand(labels, clusters),
         "matched_accuracy": matched_accuracy(labels, clusters),
         "purity": purity(labels, clusters),
         "n": len(x),

@@ -12,11 +12,20 @@ Figure = tuple[str, str, bytes]  # file stem, caption, PNG
 Section = tuple[str, list[Figure]]
 
 
+def _models(evaluation: Evaluation) -> list[str]:
+    return evaluation.metrics["models"]
+
+
+def _mapped(evaluation: Evaluation) -> list[str]:
+    """The models with an embedding (and so a map); head-only models have none."""
+    return [m for m in _models(evaluation) if evaluation.details[m]["consistency"] is not None]
+
+
 def _maps(inputs: Inputs, evaluation: Evaluation) -> list[Figure]:
     maps, hr = inputs.maps, inputs.labels["hr"].set_index("kic")
     cmd = inputs.labels["cmd"].set_index("kic")["cmd_class"]
     out = []
-    for model in evaluation.details:  # the evaluated models, in order
+    for model in _mapped(evaluation):
         stars = maps[(maps["model"] == model) & (maps["level"] == "star")]
         xy = stars[["x", "y"]].to_numpy()
         classes = stars["kic"].map(cmd).fillna("no class").tolist()
@@ -30,10 +39,10 @@ def _maps(inputs: Inputs, evaluation: Evaluation) -> list[Figure]:
 
 def _neural_diagrams(evaluation: Evaluation) -> list[Figure]:
     out = []
-    for model in evaluation.details:  # the evaluated models, in order
+    for model in _mapped(evaluation):
         for kind, targets, labels in (
             ("cmd", CMD_TARGETS, ("(BP−RP)₀", "M_G,0")),
-            ("hr", HR_TARGETS, ("Teff (K)", "L (L☉)")),
+            ("hr", HR_TARGETS, ("Teff (K)", "log L (L☉)")),
         ):
             fit = evaluation.details[model][f"few_shot_{kind}"]
             truth = fit["truth"] if fit else np.empty((0, 2))
@@ -52,18 +61,26 @@ def _neural_diagrams(evaluation: Evaluation) -> list[Figure]:
 
 def _consistency(evaluation: Evaluation) -> list[Figure]:
     hists = {}
-    for model in evaluation.details:  # the evaluated models, in order
-        umap = evaluation.details[model]["consistency"]["umap"]
+    for model in _mapped(evaluation):
+        umap = evaluation.details[model]["consistency"]["umap"]["normalised"]
         if umap["hist_counts"] is not None:
             hists[model] = (np.asarray(umap["hist_counts"]), np.asarray(umap["hist_edges"]))
-    png = fig.distance_histograms(hists, title="Distance between a star's spectra in UMAP space")
-    return [("pair-distances", "UMAP distance between two spectra of one test star", png)]
+    png = fig.distance_histograms(
+        hists,
+        title="Distance between a star's spectra in UMAP space",
+        xlabel="distance ÷ median distance of random pairs",
+    )
+    caption = (
+        "UMAP distance between two spectra of one test star, divided by the median distance "
+        "between spectra of two random test stars in the same map"
+    )
+    return [("pair-distances", caption, png)]
 
 
 def _binaries(evaluation: Evaluation) -> list[Figure]:
     pr, tnr = {}, {}
     out = []
-    for model in evaluation.details:  # the evaluated models, in order
+    for model in _models(evaluation):
         binary = evaluation.details[model]["binary"]
         if binary is None or binary["pr"] is None:
             continue
@@ -80,7 +97,7 @@ def _binaries(evaluation: Evaluation) -> list[Figure]:
 
 def _ages(evaluation: Evaluation) -> list[Figure]:
     out = []
-    for model in evaluation.details:  # the evaluated models, in order
+    for model in _models(evaluation):
         ages: pd.DataFrame = evaluation.details[model]["age_points"]
         png = fig.age_scatter(
             ages["age_gyr"], ages["age_median"], ages["age_lo"], ages["age_hi"], title=model
@@ -91,7 +108,7 @@ def _ages(evaluation: Evaluation) -> list[Figure]:
 
 def _fast_rotators(evaluation: Evaluation) -> list[Figure]:
     out = []
-    for model in evaluation.details:  # the evaluated models, in order
+    for model in _mapped(evaluation):
         fast = evaluation.details[model]["fast_rotators"]
         if fast is None:
             continue

@@ -57,6 +57,10 @@ tbody tr:hover { background: #fafbfc; }
 td.best { background: var(--best); font-weight: 700; }
 td.missing { color: #a0a6b0; }
 .legend { color: var(--muted); font-size: 12.5px; margin: 10px 0 0; }
+.ci { color: var(--muted); font-size: 12px; }
+.verdict { font-size: 12px; }
+td.ahead { background: var(--best); }
+td.behind { background: #fbe9e7; }
 .notes ul { margin: 0; padding-left: 20px; }
 .notes li { margin: 3px 0; }
 main { max-width: 1320px; }
@@ -124,6 +128,11 @@ def _format_value(value: object) -> str:
     return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.1f}"
 
 
+def _cell_value(value: object) -> object:
+    """The number of a cell: a plain value, or the ``value`` of a ``{"value", "ci"}`` cell."""
+    return value.get("value") if isinstance(value, Mapping) else value
+
+
 def _best_values(
     rows: Sequence[Mapping[str, object]],
     columns: Sequence[str],
@@ -133,10 +142,24 @@ def _best_values(
     for column in columns:
         if column not in higher_is_better:
             continue
-        values = [float(row[column]) for row in rows if _is_number(row.get(column))]
+        values = [
+            float(_cell_value(row[column]))
+            for row in rows
+            if _is_number(_cell_value(row.get(column)))
+        ]
         if values:
             best[column] = max(values) if higher_is_better[column] else min(values)
     return best
+
+
+def _cell_html(value: object) -> str:
+    """A value, with its interval beneath when the cell carries one."""
+    text = escape(_format_value(_cell_value(value)))
+    ci = value.get("ci") if isinstance(value, Mapping) else None
+    if ci and text != MISSING:
+        low, high = (escape(_format_value(v)) for v in ci)
+        text += f'<br><span class="ci">[{low}, {high}]</span>'
+    return text
 
 
 def _comparison_table(
@@ -152,23 +175,29 @@ def _comparison_table(
         arrow = {True: " ↑", False: " ↓"}.get(higher_is_better.get(column), "")
         head.append(f"<th>{escape(column)}{arrow}</th>")
     body = []
+    intervals = False
     for row in rows:
         cells = [f"<td>{escape(_format_value(row.get('model')))}</td>"]
         for column in columns:
             value = row.get(column)
+            number = _cell_value(value)
+            intervals |= isinstance(value, Mapping) and bool(value.get("ci"))
             classes = []
-            if column in best and _is_number(value) and float(value) == best[column]:
+            if column in best and _is_number(number) and float(number) == best[column]:
                 classes.append("best")
-            if _format_value(value) == MISSING:
+            if _format_value(number) == MISSING:
                 classes.append("missing")
             attr = f' class="{" ".join(classes)}"' if classes else ""
-            cells.append(f"<td{attr}>{escape(_format_value(value))}</td>")
+            cells.append(f"<td{attr}>{_cell_html(value)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     legend = ""
     if best:
         legend = (
-            '<p class="legend">Best value per column highlighted; ↑ higher is better, '
-            f"↓ lower is better. {MISSING} = not available for that model.</p>"
+            '<p class="legend">Best value per column highlighted (a highlight is not a '
+            "resolved difference: see the paired comparison); ↑ higher is better, ↓ lower is "
+            f"better. {MISSING} = not available for that model."
+            + (" Brackets: 95% bootstrap interval over test stars." if intervals else "")
+            + "</p>"
         )
     return (
         '<div class="table-wrap"><table><thead><tr>'
@@ -177,6 +206,45 @@ def _comparison_table(
         + "".join(body)
         + "</tbody></table></div>"
         + legend
+    )
+
+
+def _difference_html(cell: Mapping[str, object] | None) -> tuple[str, str]:
+    """(text, css class) of one paired difference: the verdict word only as computed, which
+    says "ahead" or "behind" only where the paired interval excludes zero."""
+    if not cell or not _is_number(cell.get("diff")):
+        return MISSING, "missing"
+    diff = float(cell["diff"])
+    text = ("+" if diff > 0 else "") + escape(_format_value(diff))
+    ci = cell.get("diff_ci")
+    if ci:
+        text += f'<br><span class="ci">[{escape(_format_value(ci[0]))}, '
+        text += f"{escape(_format_value(ci[1]))}]</span>"
+    verdict = str(cell.get("verdict") or "")
+    css = {"ahead": "ahead", "behind": "behind"}.get(verdict, "unresolved")
+    return f'{text}<br><span class="verdict">{escape(verdict)}</span>', css
+
+
+def _paired_table(rows: Sequence[Mapping[str, object]], reference: str) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row if key != "model"))
+    head = "<th>model</th>" + "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = [f"<td>{escape(str(row.get('model')))}</td>"]
+        for column in columns:
+            text, css = _difference_html(row.get(column))  # type: ignore[arg-type]
+            cells.append(f'<td class="{css}">{text}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f"<p>{escape(reference)} minus each model, on the stars both score, with a paired "
+        "bootstrap (the same resampled test stars for both). <b>ahead</b> / <b>behind</b> only "
+        "where the 95% interval of the difference excludes zero; otherwise the data cannot "
+        "tell the two apart (<i>not resolved</i>).</p>"
+        '<div class="table-wrap"><table><thead><tr>'
+        + head
+        + "</tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table></div>"
     )
 
 
@@ -190,12 +258,17 @@ def render_report(
     sections: list[tuple[str, list[tuple[str, bytes]]]],
     notes: list[str],
     higher_is_better: dict[str, bool] | None = None,
+    paired: list[dict[str, object]] | None = None,
+    reference: str = "desa",
 ) -> str:
     """The science report as one self-contained HTML page.
 
-    ``comparison`` rows hold ``model`` and metric columns (None shows as "–"); the best value of
-    each column named in ``higher_is_better`` is highlighted. ``sections`` are (title, figures)
-    with figures as (caption, PNG bytes), shown in the given order after the table and notes.
+    ``comparison`` rows hold ``model`` and metric columns (None shows as "–"), each a plain
+    value or ``{"value", "ci": [low, high]}``; the best value of each column named in
+    ``higher_is_better`` is highlighted. ``paired`` rows hold ``model`` and, per metric,
+    ``{"diff", "diff_ci", "verdict"}`` of ``reference`` minus that model (desa.report.table).
+    ``sections`` are (title, figures) with figures as (caption, PNG bytes), shown in the given
+    order after the tables and notes.
     """
     directions = higher_is_better or {}
     nav = "".join(
@@ -210,6 +283,12 @@ def render_report(
         _comparison_table(comparison, directions),
         "</section>",
     ]
+    if paired:
+        parts += [
+            f'<section id="paired"><h2>{escape(reference)} against each model</h2>',
+            _paired_table(paired, reference),
+            "</section>",
+        ]
     if notes:
         items = "".join(f"<li>{escape(note)}</li>" for note in notes)
         parts.append(f'<section class="notes"><h2>Notes</h2><ul>{items}</ul></section>')

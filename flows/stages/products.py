@@ -13,11 +13,12 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from desa.config import Settings
-from desa.products.evaluation import HIGHER_IS_BETTER, Inputs, comparison_rows, evaluate
+from desa.products.evaluation import Inputs, comparison_rows, evaluate
 from desa.products.figures import report_figures
 from desa.products.neighbors import nearest
 from desa.products.umap_maps import UmapSettings, UmapState, check_maps, rows, update_maps
 from desa.report.html import png_data_uri, render_explorer, render_report
+from desa.report.table import comparison_cells, directions, paired_cells
 from desa.training.embeddings import read_embeddings
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_frame, fingerprint_json
@@ -162,7 +163,7 @@ def evaluate_task(ctx: StageContext) -> StageResult:
 
 EVALUATE = StageDef(
     name="evaluate",
-    version="2",  # the models named by embeddings.zarr, binary-only (no-RUWE) scores
+    version="3",  # the store's models; ridge few-shot, log L, test-only zero-shot, intervals
     writes=("report/metrics.json", "report/comparison.csv", "report/figures/"),
     reads=(
         ("embed", "store"),
@@ -243,23 +244,22 @@ def report_task(ctx: StageContext) -> StageResult:
     notes = [
         f"{sizes['stars']} stars ({sizes['train_stars']} train, {sizes['val_stars']} val, "
         f"{sizes['test_stars']} test) with {sizes['pairs']} LAMOST–Kepler pairs.",
+        "Intervals: {level:.0%} percentile bootstrap, {resamples} resamples (seed {seed}) of the "
+        "{unit}; held fixed: {held_fixed}.".format(**metrics["bootstrap"]),
         *(
             f"{model}: {what}: {why}"
             for model in metrics["models"]
             for what, why in metrics[model]["notes"].items()
         ),
-        *(
-            f"{model} (binary task, RUWE left out of the priors): AUC {row['binary_auc']}, "
-            f"AP {row['binary_ap']} on {row['binary_test_stars']} test stars"
-            for model, row in metrics["binary_without_ruwe"].items()
-        ),
     ]
     page = render_report(
         "DESA: comparison with the baselines",
-        comparison_rows(metrics),
+        comparison_cells(metrics),
         sections,
         notes,
-        HIGHER_IS_BETTER,
+        directions(metrics),
+        paired=paired_cells(metrics),
+        reference=metrics["bootstrap"]["reference"],
     )
     paths = {
         "report": root.path("report", "index.html"),
@@ -283,7 +283,7 @@ def report_task(ctx: StageContext) -> StageResult:
 
 REPORT = StageDef(
     name="report",
-    version="2",  # notes for the models of the store, no-RUWE binary scores
+    version="3",  # intervals, the paired comparison with DESA, the store's models
     writes=("report/index.html", "report/explorer.html"),
     reads=(
         ("evaluate", "metrics"),

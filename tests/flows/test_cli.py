@@ -3,6 +3,7 @@ live server: tests/flows/test_served_stack.py)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from pathlib import Path
@@ -68,3 +69,53 @@ def test_status_says_in_one_line_when_the_server_is_down(
     lines = [line for line in result.output.splitlines() if "not reachable" in line]
     assert len(lines) == 1 and url in lines[0], result.output
     assert "demo-sky" in result.output and "flow run" not in result.output
+
+
+def test_report_table_prints_the_markdown_table_from_metrics(tmp_path: Path) -> None:
+    metrics = {
+        "models": ["desa", "moco"],
+        "headline": ["binary_auc"],
+        "higher_is_better": {"binary_auc": True},
+        "bootstrap": {
+            "resamples": 1000,
+            "level": 0.95,
+            "seed": 7,
+            "unit": "test star",
+            "held_fixed": "the heads",
+            "reference": "desa",
+        },
+        "desa": {"embedding_width": 28, "binary_auc": 0.91, "binary_auc_ci": [0.85, 0.96]},
+        "moco": {
+            "embedding_width": 16,
+            "binary_auc": 0.8,
+            "binary_auc_ci": [0.7, 0.9],
+            "vs_desa": {
+                "reference": "desa",
+                "metrics": {
+                    "binary_auc": {
+                        "diff": 0.11,
+                        "diff_ci": [-0.01, 0.2],
+                        "n_stars": 40,
+                        "verdict": "not resolved",
+                    }
+                },
+            },
+        },
+    }
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(metrics))
+    result = CliRunner().invoke(app, ["report", "table", "--metrics", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "| model | width | few-shot fit stars (CMD / HR) | binary AUC ↑ |"
+    assert lines[2] == "| desa | 28 | – / – | 0.910 [0.850, 0.960] |"
+    assert "| moco | +0.110 [-0.010, 0.200] not resolved |" in lines
+    assert "ahead" not in result.output.replace('"ahead"', "")
+    assert "1000 resamples (seed 7)" in result.output
+    missing = CliRunner().invoke(
+        app, ["report", "table", "--metrics", str(tmp_path / "no")], env=WIDE
+    )
+    assert missing.exit_code != 0 and "does not exist" in missing.output
+    path.write_text(json.dumps({"desa": {}}))
+    old = CliRunner().invoke(app, ["report", "table", "--metrics", str(path)], env=WIDE)
+    assert old.exit_code != 0 and "older evaluate stage" in old.output

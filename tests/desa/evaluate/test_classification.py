@@ -89,3 +89,18 @@ def test_regression_metrics_take_an_infinite_interval_as_covering() -> None:
     assert scores["coverage"] == 0.5 and scores["mae"] == 0.5
     with pytest.raises(ValueError, match="median"):
         regression_metrics([1.0], [np.inf])
+
+
+def test_fast_auc_and_ap_equal_sklearn_with_ties() -> None:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from desa.evaluate import auc_score, average_precision
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    p = np.round(rng.uniform(size=60), 1)  # many ties
+    assert auc_score(y, p) == pytest.approx(roc_auc_score(y, p))
+    assert average_precision(y, p) == pytest.approx(average_precision_score(y, p))
+    assert np.isnan(auc_score(np.ones(5), p[:5])) and np.isnan(
+        average_precision(np.zeros(5), p[:5])
+    )

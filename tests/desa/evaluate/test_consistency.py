@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desa.evaluate import distance_summary, pair_distances
+from desa.evaluate import distance_summary, pair_distances, pair_star_ids, random_pair_median
 
 
 def test_pair_distances_constructed_case() -> None:
@@ -45,3 +45,30 @@ def test_distance_summary_empty() -> None:
     summary = distance_summary(np.empty(0))
     assert summary["n_pairs"] == 0
     assert all(summary[k] is None for k in ("mean", "std", "median", "hist_counts", "hist_edges"))
+
+
+def test_pair_star_ids_follow_pair_distances() -> None:
+    ids = ["B", "A", "C", "B", "A", "B"]  # the constructed case above: A once, B three times
+    np.testing.assert_array_equal(pair_star_ids(ids), ["A", "B", "B", "B"])
+    assert pair_star_ids([1, 2]).size == 0
+
+
+def test_random_pair_median_by_hand() -> None:
+    # Two stars 10 apart; pairs within a star are never counted.
+    points = np.array([[0.0, 0.0], [0.0, 0.0], [10.0, 0.0]])
+    assert random_pair_median(points, [1, 1, 2], n_pairs=500, seed=0) == 10.0
+    assert random_pair_median(points, [1, 1, 1]) is None
+
+
+def test_normalised_pair_distance_is_invariant_to_the_scale_of_the_space() -> None:
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(40), 2)
+    points = rng.normal(size=(40, 6))[ids]  # both rows of a star at the star's place
+    points = points + 0.1 * rng.normal(size=points.shape)
+
+    def normalised(x: np.ndarray) -> float:
+        return np.median(pair_distances(x, ids)) / random_pair_median(x, ids, seed=3)
+
+    assert normalised(points) == pytest.approx(normalised(7.5 * points))
+    assert normalised(points) < 0.2  # two spectra of a star sit much closer than two stars
+    assert random_pair_median(points, ids, seed=3) == random_pair_median(points, ids, seed=3)

@@ -1,11 +1,14 @@
-"""Few-shot regression scores: R², relative-error fractions and the fit/score split."""
+"""Few-shot regression scores: R², error fractions, the ridge fit and the fit/score split."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
 
-from desa.evaluate import few_shot, r2_per_target, within_relative_error
+from desa.evaluate import few_shot, r2_per_target, within_absolute_error, within_relative_error
+from desa.evaluate.few_shot import RIDGE_ALPHAS
 
 
 def test_r2_per_target_by_hand() -> None:
@@ -34,6 +37,18 @@ def test_within_relative_error_by_hand() -> None:
         within_relative_error(y_true, y_pred, -0.1)
 
 
+def test_within_absolute_error_by_hand() -> None:
+    # M_G near 0: 10% of |0.05| is 0.005 mag, so a relative score would fail every star; the
+    # absolute bins count |error| <= 0.1 mag: 0.05 yes, 0.15 no, 0.1 yes (inclusive).
+    y_true = np.array([0.05, -0.02, 0.0])
+    y_pred = np.array([0.10, 0.13, -0.1])
+    np.testing.assert_allclose(within_absolute_error(y_true, y_pred, 0.1), [2 / 3])
+    np.testing.assert_allclose(within_absolute_error(y_true, y_pred, 0.2), [1.0])
+    np.testing.assert_allclose(within_relative_error(y_true, y_pred, 0.1), [0.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        within_absolute_error(y_true, y_pred, -1)
+
+
 def _linear_data(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(n, 5)) * [1.0, 10.0, 0.1, 3.0, 1.0] + 4.0
@@ -47,11 +62,33 @@ def test_few_shot_recovers_an_exact_linear_map() -> None:
     assert (result["n_fit"], result["n_score"], result["n_dropped"]) == (20, 180, 0)
     assert result["r2"]["bp_rp"] == pytest.approx(1.0) and result["r2"]["m_g"] == pytest.approx(1.0)
     assert result["r2_mean"] == pytest.approx(1.0)
-    assert result["within_10pct"] == {"bp_rp": 1.0, "m_g": 1.0}
-    assert result["within_20pct"] == {"bp_rp": 1.0, "m_g": 1.0}
+    assert result["width"] == 5
     assert result["predictions"].shape == (180, 2)
     np.testing.assert_array_equal(result["truth"], y[result["scored_index"]])
-    np.testing.assert_allclose(result["predictions"], result["truth"], atol=1e-8)
+    # Noiseless and more rows than dimensions: the cross-validation picks the smallest penalty.
+    assert result["alpha"] == {"bp_rp": RIDGE_ALPHAS[0], "m_g": RIDGE_ALPHAS[0]}
+    np.testing.assert_allclose(result["predictions"], result["truth"], atol=1e-2)
+
+
+def _wide_embedding(seed: int = 0, n: int = 300, width: int = 32):
+    """A 32-wide embedding with one informative dimension and noisy targets."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, width))
+    return x, x[:, 0] + 0.5 * rng.normal(size=n)
+
+
+def test_few_shot_with_fewer_fit_rows_than_dimensions_does_not_interpolate() -> None:
+    # 30 fit rows for 32 dimensions: plain least squares passes through every fit row and its
+    # predictions on the scored rows are worse than the mean; the cross-validated ridge is not.
+    x, y = _wide_embedding()
+    result = few_shot(x, y, fraction=0.1, seed=0, target_names=["t"])
+    assert result["n_fit"] == 30 < result["width"] == 32
+    scored = result["scored_index"]
+    fit = np.setdiff1d(np.arange(len(x)), scored)
+    lstsq = LinearRegression().fit(x[fit], y[fit]).predict(x[scored])
+    assert r2_score(y[scored], lstsq) < 0  # what the old code reported
+    assert result["r2"]["t"] > 0.3
+    assert result["alpha"]["t"] > RIDGE_ALPHAS[0]
 
 
 def test_few_shot_drops_nan_rows_and_indexes_the_input() -> None:

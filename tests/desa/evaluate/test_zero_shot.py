@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from desa.evaluate import matched_accuracy, purity, zero_shot
+from desa.evaluate import in_cmd_sample, matched_accuracy, purity, zero_shot
 
 
 def test_relabelled_perfect_clustering_scores_one() -> None:
@@ -86,3 +86,21 @@ def test_zero_shot_errors() -> None:
         zero_shot(points, [None, *classes[1:]])
     with pytest.raises(ValueError, match="120 labels"):
         zero_shot(points, classes[:-1])
+
+
+def test_not_in_sample_is_not_a_class() -> None:
+    classes = ["Dwarf", "notinCMDsample", None, np.nan, "Not in CMD sample", "Subgiant"]
+    np.testing.assert_array_equal(in_cmd_sample(classes), [1, 0, 0, 0, 0, 1])
+    assert in_cmd_sample(pd.Series(["Giant_Branch"], dtype="category")).tolist() == [True]
+
+
+def test_adjusted_rand_equals_sklearn() -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    from desa.evaluate import adjusted_rand
+
+    rng = np.random.default_rng(0)
+    classes = rng.choice(["a", "b", "c"], 50)
+    clusters = rng.integers(0, 4, 50)
+    assert adjusted_rand(classes, clusters) == pytest.approx(adjusted_rand_score(classes, clusters))
+    assert adjusted_rand(["a", "a"], [0, 0]) == 1.0

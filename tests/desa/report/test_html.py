@@ -85,3 +85,35 @@ def test_explorer_escapes_closing_tags_in_data() -> None:
     page = render_explorer(points, {})
     assert page.count("</script>") == 2  # the data block's and the code block's only
     assert _embedded(page)["points"][0]["cmd_class"] == "</script><b>x</b>"
+
+
+def test_report_shows_intervals_and_says_ahead_only_when_resolved() -> None:
+    page = render_report(
+        "with intervals",
+        comparison=[
+            {"model": "desa", "AUC": {"value": 0.9, "ci": [0.8, 0.95]}},
+            {"model": "moco", "AUC": {"value": 0.7, "ci": [0.6, 0.8]}},
+            {"model": "vicreg", "AUC": {"value": None, "ci": None}},
+        ],
+        sections=[],
+        notes=[],
+        higher_is_better={"AUC": True},
+        paired=[
+            {"model": "moco", "AUC": {"diff": 0.2, "diff_ci": [0.05, 0.3], "verdict": "ahead"}},
+            {
+                "model": "simsiam",
+                "AUC": {"diff": 0.05, "diff_ci": [-0.02, 0.1], "verdict": "not resolved"},
+            },
+            {"model": "vicreg", "AUC": None},
+        ],
+    )
+    assert '<td class="best">0.900<br><span class="ci">[0.800, 0.950]</span></td>' in page
+    assert "95% bootstrap interval" in page
+    paired = page.split('id="paired"')[1]
+    cells = re.findall(r'<td class="(ahead|unresolved|behind|missing)">(.*?)</td>', paired)
+    assert cells[0] == (
+        "ahead",
+        '+0.200<br><span class="ci">[0.050, 0.300]</span><br><span class="verdict">ahead</span>',
+    )
+    assert cells[1][0] == "unresolved" and "ahead" not in cells[1][1]
+    assert cells[2] == ("missing", "–")
