@@ -50,7 +50,8 @@ def match_apogee(
 
     ``lamost`` needs ``obsid``, ``ra``, ``dec`` and may have ``gaia_source_id`` and ``uid``;
     ``apogee`` is ``usable_apogee`` output. The LAMOST-Kepler link columns are left out: they
-    name KICs, not APOGEE stars.
+    name KICs, not APOGEE stars. A position match is refused when the spectrum and the
+    APOGEE star both have Gaia ids and they differ (a neighbour, not the star).
     """
     # The APOGEE row number stands in the crossmatch's integer ``kic`` slot.
     targets = pd.DataFrame(
@@ -63,5 +64,14 @@ def match_apogee(
     )
     spectra = lamost.drop(columns=["tsource", "tcomment"], errors="ignore")
     matches = crossmatch(spectra, targets, radius_arcsec=radius_arcsec)
-    matches["apogee_id"] = apogee["apogee_id"].to_numpy()[matches["kic"].to_numpy()]
+    row = matches["kic"].to_numpy()
+    matches["apogee_id"] = apogee["apogee_id"].to_numpy()[row]
+    # A position match to a star whose Gaia id differs from the spectrum's is a neighbour (a
+    # blend within the fibre), not the star: both ids are known and they disagree.
+    if "gaia_source_id" in lamost.columns:
+        spectrum_id = matches["obsid"].map(lamost.set_index("obsid")["gaia_source_id"])
+        star_id = pd.Series(targets["gaia_source_id"].to_numpy()[row], index=matches.index)
+        known = spectrum_id.notna() & star_id.notna()
+        differ = known & (spectrum_id.astype(str) != star_id.astype(str))
+        matches = matches[~((matches["method"] == "position") & differ)]
     return matches[_MATCH_COLUMNS].reset_index(drop=True)

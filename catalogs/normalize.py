@@ -61,7 +61,7 @@ def normalize(frame: pd.DataFrame, spec: CatalogSpec, *, source_path: PathArg) -
     must be unique (``duplicates="error"``) repeats. A column published under one of its
     ``spec.aliases`` is read as the spec's name.
     """
-    frame = _apply_aliases(frame, spec)
+    frame, in_file = _apply_aliases(frame, spec)
     _check_columns(frame, spec, source_path)
     raw = frame[[name for name in spec.columns if name in frame.columns]].reset_index(drop=True)
     reasons = pd.Series(None, index=raw.index, dtype=object)
@@ -82,12 +82,14 @@ def normalize(frame: pd.DataFrame, spec: CatalogSpec, *, source_path: PathArg) -
             values = values.mask(_is_sentinel(values, sentinels))
         converted, bad = _CASTERS[dtype](values, source_path, published)
         if bad.any():
-            message = f"unparseable {published} value '" + values[bad].astype(str) + "'"
+            shown = in_file.get(published, published)
+            message = f"unparseable {shown} value '" + values[bad].astype(str) + "'"
             reasons = _first_reason(reasons, bad, message)
         columns[name] = converted
     table = pd.DataFrame(columns, index=raw.index)
 
-    key, published_key = spec.key, spec.published_key
+    key = spec.key
+    published_key = in_file.get(spec.published_key, spec.published_key)
     reasons = _first_reason(reasons, table[key].isna(), f"missing {published_key}")
     repeated = table[key].duplicated(keep="first") & reasons.isna() & table[key].notna()
     if spec.duplicates == "keep_first":
@@ -111,15 +113,17 @@ def normalize(frame: pd.DataFrame, spec: CatalogSpec, *, source_path: PathArg) -
     return NormalizedCatalog(table=clean, rejected=rejected.reset_index(drop=True))
 
 
-def _apply_aliases(frame: pd.DataFrame, spec: CatalogSpec) -> pd.DataFrame:
-    """Rename a column published under an alias to the spec's name (when the name is absent)."""
+def _apply_aliases(frame: pd.DataFrame, spec: CatalogSpec) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rename a column published under an alias to the spec's name (when the name is absent);
+    also returns spec name -> the name in the file, so messages name the file's column."""
     present = {str(name) for name in frame.columns}
-    renames = {}
+    in_file = {}
     for name, aliases in spec.aliases.items():
         found = [alias for alias in aliases if alias in present]
         if name not in present and found:
-            renames[found[0]] = name
-    return frame.rename(columns=renames) if renames else frame
+            in_file[name] = found[0]
+    renames = {alias: name for name, alias in in_file.items()}
+    return (frame.rename(columns=renames) if renames else frame), in_file
 
 
 def _check_columns(frame: pd.DataFrame, spec: CatalogSpec, path: PathArg) -> None:
