@@ -13,7 +13,7 @@ from typing import Any
 import fsspec
 import requests
 
-from catalogs.errors import CatalogReadError
+from catalogs.errors import CatalogFetchError, CatalogReadError, CatalogSourceError
 from catalogs.normalize import read_catalog
 from catalogs.specs import CatalogSpec, LamostCatalogSource, UrlSource, VizierSource
 from catalogs.vizier import fetch_vizier, vizier_version_stamp
@@ -86,15 +86,21 @@ def build_catalog(
 ) -> BuiltCatalog:
     """Download (or query), parse, normalise and publish one catalog.
 
-    Raises CatalogReadError (naming the file and the problem) when the source cannot be
-    fetched or does not match the spec; the published Parquet is then left untouched.
+    Raises ``CatalogSourceError`` (a bad-input error naming the catalog, the URL asked and
+    the problem) when the source cannot be fetched or answers with something other than its
+    table: a web page, another table, missing columns. The published Parquet is then left
+    untouched.
     """
     retrieved_at = datetime.now(UTC).isoformat(timespec="seconds")
     version_stamp = ""
+    asked = url or f"vizier:{spec.source.catalog_id}/{spec.source.table or ''}"
     if url is None:
         assert isinstance(spec.source, VizierSource)
         raw = root.local_path("raw", "catalogs", f"{spec.name}.tsv")
-        result = fetch_vizier(spec.source.catalog_id, spec.source.table, raw)
+        try:
+            result = fetch_vizier(spec.source.catalog_id, spec.source.table, raw)
+        except CatalogFetchError as error:
+            raise CatalogSourceError(spec.name, asked, str(error)) from error
         raw_path, version_stamp = str(result.path), result.version_stamp
     else:
         raw_path = root.raw_path("catalogs", url.rpartition("/")[2].split("?")[0] or spec.name)
@@ -103,9 +109,13 @@ def build_catalog(
             root.fs.rm(raw_path)
         (record,) = downloader.fetch([DownloadRequest(key=spec.name, url=url, dest=raw_path)])
         if record.status != "ok":
-            raise CatalogReadError(url, f"download failed: {record.reason}")
+            raise CatalogSourceError(spec.name, url, f"download failed: {record.reason}")
     with _local_copy(root.fs, raw_path, root.is_local) as local:
-        normalised = read_catalog(local, spec)
+        try:
+            normalised = read_catalog(local, spec)
+        except CatalogReadError as error:
+            problem = f"{error.problem} (raw copy: {raw_path})"
+            raise CatalogSourceError(spec.name, asked, problem) from error
     table, rejected = normalised.table, normalised.rejected
     provenance = {
         "catalog": spec.name,

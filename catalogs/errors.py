@@ -44,3 +44,12 @@ class CatalogSchemaError(CatalogReadError):
 
 class CatalogFetchError(RuntimeError):
     """A catalog service answered, but not with the table that was asked for."""
+
+
+class CatalogSourceError(CatalogReadError):
+    """A catalog source that answered with something other than its table (a web page, another
+    table, missing columns, a failed download); names the catalog and the URL asked."""
+
+    def __init__(self, name: str, url: str, problem: str) -> None:
+        self.name, self.url = name, url
+        super().__init__(url, f"catalog {name!r}: {problem}")

@@ -38,8 +38,8 @@ PathArg = str | PathLike[str]
 class NormalizedCatalog:
     """The clean table and the rows left out of it.
 
-    ``table`` has the spec's normalised columns in spec order and dtypes; its key is numpy
-    int64. ``rejected`` has the same column names holding the published values as text, plus
+    ``table`` has the spec's normalised columns in spec order and dtypes; an integer key is
+    numpy int64. ``rejected`` has the same column names holding the published values as text, plus
     ``row`` (0-based data row in the file) and ``reason``.
     """
 
@@ -58,8 +58,10 @@ def normalize(frame: pd.DataFrame, spec: CatalogSpec, *, source_path: PathArg) -
 
     Raises ``CatalogSchemaError`` when required published columns are missing (naming similar
     columns present), ``CatalogReadError`` when a Gaia id column holds floats or when a key that
-    must be unique (``duplicates="error"``) repeats.
+    must be unique (``duplicates="error"``) repeats. A column published under one of its
+    ``spec.aliases`` is read as the spec's name.
     """
+    frame, in_file = _apply_aliases(frame, spec)
     _check_columns(frame, spec, source_path)
     raw = frame[[name for name in spec.columns if name in frame.columns]].reset_index(drop=True)
     reasons = pd.Series(None, index=raw.index, dtype=object)
@@ -74,15 +76,20 @@ def normalize(frame: pd.DataFrame, spec: CatalogSpec, *, source_path: PathArg) -
         if dtype in ("float64", "Int64") and name != spec.key:
             sentinels = (*sentinels, *spec.numeric_sentinels)
         if sentinels:
+            if ptypes.is_integer_dtype(values.dtype):
+                # Masking a numpy int column would turn it into floats (Gaia ids lose digits).
+                values = values.astype("Int64")
             values = values.mask(_is_sentinel(values, sentinels))
         converted, bad = _CASTERS[dtype](values, source_path, published)
         if bad.any():
-            message = f"unparseable {published} value '" + values[bad].astype(str) + "'"
+            shown = in_file.get(published, published)
+            message = f"unparseable {shown} value '" + values[bad].astype(str) + "'"
             reasons = _first_reason(reasons, bad, message)
         columns[name] = converted
     table = pd.DataFrame(columns, index=raw.index)
 
-    key, published_key = spec.key, spec.published_key
+    key = spec.key
+    published_key = in_file.get(spec.published_key, spec.published_key)
     reasons = _first_reason(reasons, table[key].isna(), f"missing {published_key}")
     repeated = table[key].duplicated(keep="first") & reasons.isna() & table[key].notna()
     if spec.duplicates == "keep_first":
@@ -98,11 +105,25 @@ def normalize(frame: pd.DataFrame, spec: CatalogSpec, *, source_path: PathArg) -
 
     keep = reasons.isna()
     clean = table[keep].reset_index(drop=True)
-    clean[key] = clean[key].astype("int64")
+    if spec.dtypes[key] == "int64":
+        clean[key] = clean[key].astype("int64")
     rejected = raw[~keep].rename(columns=spec.columns).astype("string")
     rejected.insert(0, "row", raw.index[~keep].to_numpy())
     rejected["reason"] = reasons[~keep].astype("string")
     return NormalizedCatalog(table=clean, rejected=rejected.reset_index(drop=True))
+
+
+def _apply_aliases(frame: pd.DataFrame, spec: CatalogSpec) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rename a column published under an alias to the spec's name (when the name is absent);
+    also returns spec name -> the name in the file, so messages name the file's column."""
+    present = {str(name) for name in frame.columns}
+    in_file = {}
+    for name, aliases in spec.aliases.items():
+        found = [alias for alias in aliases if alias in present]
+        if name not in present and found:
+            in_file[name] = found[0]
+    renames = {alias: name for name, alias in in_file.items()}
+    return (frame.rename(columns=renames) if renames else frame), in_file
 
 
 def _check_columns(frame: pd.DataFrame, spec: CatalogSpec, path: PathArg) -> None:

@@ -49,6 +49,7 @@ def read_published(
     if path.stat().st_size == 0:
         raise CatalogReadError(path, "empty file (0 bytes)")
     try:
+        _refuse_markup(path, fmt)
         frame = _READERS[fmt](path, frozenset(text_columns))
     except CatalogReadError:
         raise
@@ -64,6 +65,17 @@ def read_published(
     return frame
 
 
+def _refuse_markup(path: Path, fmt: str) -> None:
+    """No catalog format starts with '<': such a file is a web page (a login, preview or error
+    page served with HTTP 200) or an XML error document saved in place of the table."""
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as handle:
+        head = handle.read(512).lstrip()
+    if head.startswith(b"<"):
+        what = "an HTML page" if b"html" in head.lower() else "an HTML/XML document"
+        raise CatalogReadError(path, f"the source answered with {what}, not a {fmt} table")
+
+
 def _is_gzip(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(2) == GZIP_MAGIC
@@ -76,12 +88,10 @@ def _open_text(path: Path) -> TextIO:
 
 
 def _first_line(path: Path) -> str:
-    """The first non-blank line; HTML error pages saved in place of a table are refused here."""
+    """The first non-blank line (web pages were refused before, by ``_refuse_markup``)."""
     with _open_text(path) as handle:
         for line in handle:
             if line.strip():
-                if line.lstrip().startswith("<"):
-                    raise CatalogReadError(path, "looks like an HTML/XML page, not a table")
                 return line
     raise CatalogReadError(path, "no text lines (only blank lines)")
 

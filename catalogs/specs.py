@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
+from urllib.parse import quote
 
 Format = Literal["csv", "csv_gz", "ampersand_gz", "vizier_tsv", "mrt", "fits"]
 Dtype = Literal["int64", "Int64", "float64", "str", "bool", "gaia_id"]
@@ -26,6 +27,7 @@ DuplicatePolicy = Literal["keep_first", "error", "allow"]
 
 FORMATS: tuple[Format, ...] = ("csv", "csv_gz", "ampersand_gz", "vizier_tsv", "mrt", "fits")
 DTYPES: tuple[Dtype, ...] = ("int64", "Int64", "float64", "str", "bool", "gaia_id")
+KEY_DTYPES: tuple[Dtype, ...] = ("int64", "str")  # an integer id, or a text id (APOGEE_ID)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class UrlSource:
 class VizierSource:
     """A VizieR table, fetched with ``catalogs.vizier.fetch_vizier``.
 
-    ``table=None`` means the catalog holds a single table (its name was not checked).
+    ``table=None`` means the catalog holds a single table; a catalog with several tables
+    must name the one it means (VizieR answers with all of them otherwise).
     """
 
     catalog_id: str
@@ -68,6 +71,8 @@ class CatalogSpec:
     ``duplicates`` says what repeated keys mean: ``keep_first`` (later rows are rejected with a
     reason), ``error`` (the key must be unique: the file is refused) or ``allow`` (several rows
     per key are part of the catalog). ``source`` is None when no public download is known.
+    ``aliases`` maps a published name to other names the same column goes by in other copies
+    of the file (McQuillan 2014's ``KID`` is ``kepid`` in some); the reader accepts either.
     """
 
     name: str
@@ -83,12 +88,14 @@ class CatalogSpec:
     sentinels: Mapping[str, tuple[float | str, ...]] = field(default_factory=dict)
     numeric_sentinels: tuple[float, ...] = ()
     duplicates: DuplicatePolicy = "keep_first"
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Freeze the mappings so a shared spec cannot be edited by one caller.
         object.__setattr__(self, "columns", MappingProxyType(dict(self.columns)))
         object.__setattr__(self, "dtypes", MappingProxyType(dict(self.dtypes)))
         object.__setattr__(self, "sentinels", MappingProxyType(dict(self.sentinels)))
+        object.__setattr__(self, "aliases", MappingProxyType(dict(self.aliases)))
         normalised = list(self.columns.values())
         problems = []
         if self.format not in FORMATS:
@@ -101,8 +108,10 @@ class CatalogSpec:
             problems.append(f"dtypes must be among {DTYPES}")
         if not self.required <= set(self.columns):
             problems.append("required names columns that are not in columns")
-        if self.key not in normalised or self.dtypes.get(self.key) != "int64":
-            problems.append("key must be a normalised column of dtype int64")
+        if self.key not in normalised or self.dtypes.get(self.key) not in KEY_DTYPES:
+            problems.append(f"key must be a normalised column of dtype {KEY_DTYPES}")
+        if not set(self.aliases) <= set(self.columns):
+            problems.append("aliases name columns that are not in columns")
         if not set(self.sentinels) <= set(normalised):
             problems.append("sentinels name columns that are not normalised columns")
         if problems:
@@ -121,7 +130,8 @@ class CatalogSpec:
         Pan-STARRS id above 2**53 silently changes; as text it converts exactly.
         """
         exact = {"int64", "Int64", "gaia_id"}
-        return frozenset(pub for pub, norm in self.columns.items() if self.dtypes[norm] in exact)
+        names = [pub for pub, norm in self.columns.items() if self.dtypes[norm] in exact]
+        return frozenset([*names, *(alias for pub in names for alias in self.aliases.get(pub, ()))])
 
 
 def _spec(
@@ -142,10 +152,12 @@ def _spec(
     sentinels: Mapping[str, tuple[float | str, ...]] | None = None,
     numeric_sentinels: tuple[float, ...] = (),
     duplicates: DuplicatePolicy = "keep_first",
+    aliases: Mapping[str, tuple[str, ...]] | None = None,
+    key_dtype: Dtype = "int64",
 ) -> CatalogSpec:
     """Build a spec where every normalised column is float64 unless listed otherwise."""
     dtypes: dict[str, Dtype] = dict.fromkeys(columns.values(), "float64")
-    dtypes[key] = "int64"
+    dtypes[key] = key_dtype
     for names, dtype in ((ints, "Int64"), (strs, "str"), (bools, "bool"), (gaia_ids, "gaia_id")):
         for norm in names:
             dtypes[norm] = dtype
@@ -163,6 +175,7 @@ def _spec(
         sentinels=sentinels or {},
         numeric_sentinels=numeric_sentinels,
         duplicates=duplicates,
+        aliases=aliases or {},
     )
 
 
@@ -211,6 +224,21 @@ _SANTOS_NOTE = (
     "codes (flag5, the FliPer class, takes 0-2), so they stay Int64."
 )
 
+APOGEE_URL = (
+    "https://data.sdss.org/sas/dr17/apogee/spectro/aspcap/dr17/synspec_rev1/"
+    "allStar-dr17-synspec_rev1.fits"
+)
+KEPLER_GAIA_URL = "https://www.dropbox.com/s/kdbeok7a4forca3/kepler_dr3_1arcsec.fits?dl=1"
+# Exoplanet Archive TAP sync (https://exoplanetarchive.ipac.caltech.edu/docs/TAP/usingTAP.html):
+# ADQL in `query`, `format=csv`; the DR25 rows are one delivery of keplerstellar.
+KEPLER_CDPP_QUERY = (
+    "select kepid,rrmscdpp03p0 from keplerstellar where st_delivname='q1_q17_dr25_stellar'"
+)
+KEPLER_CDPP_URL = (
+    "https://exoplanetarchive.ipac.caltech.edu/TAP/sync?query="
+    f"{quote(KEPLER_CDPP_QUERY, safe=',')}&format=csv"
+)
+
 _ALL_SPECS = (
     _spec(
         "lamost_lrs_stellar",
@@ -246,12 +274,15 @@ _ALL_SPECS = (
             "kepler_gaia_ang_dist (arcsec). A kic may have several Gaia rows (all are kept)."
         ),
         citation=(
-            "Bedell M., gaia-kepler.fun Kepler-Gaia DR3 crossmatch (https://gaia-kepler.fun); "
+            "Bedell M., gaia-kepler.fun Kepler-Gaia DR3 crossmatch (https://gaia-kepler.fun, "
+            "file on Dropbox); "
             "Gaia Collaboration 2023, A&A 674, A1"
         ),
         format="fits",
         mirror_path="gaia-kepler/kepler_dr3_1arcsec.fits",
-        source=UrlSource("https://gaia-kepler.fun/data/kepler_dr3_1arcsec.fits"),
+        # The site links the table to Dropbox (not a /data/ path); dl=1 serves the file itself,
+        # without it Dropbox answers with an HTML preview page.
+        source=UrlSource(KEPLER_GAIA_URL),
         columns={
             "kepid": "kic",
             "ra_kic": "ra",
@@ -352,9 +383,10 @@ _ALL_SPECS = (
         "mcquillan2014",
         description=(
             "McQuillan, Mazeh & Aigrain 2014 Table 1: 34,030 periodic Kepler main-sequence stars "
-            "(authors' CSV Table_1_Periodic.txt; header 'kepid', other copies are reported to use "
-            "'KID'). Prot and Prot_err in days, Rper in ppm, LPH local peak height, w weight, DC "
-            "0/1; Flag is '---' (none, -> missing), SM1, SM2 or BQR."
+            "(authors' CSV Table_1_Periodic.txt). The key column is 'KID' in most copies and "
+            "'kepid' in others (e.g. RuthAngus/stardate's): both are accepted. Prot and Prot_err "
+            "in days, Rper in ppm, LPH local peak height, w weight, DC 0/1; Flag is '---' (none, "
+            "-> missing), SM1, SM2 or BQR."
         ),
         citation=(
             "McQuillan A., Mazeh T., Aigrain S. 2014, ApJS 211, 24 (arXiv:1402.5694); "
@@ -364,7 +396,7 @@ _ALL_SPECS = (
         mirror_path="mcquillan2014/Table_1_Periodic.txt",
         source=UrlSource("https://arxiv.org/src/1402.5694/anc/Table_1_Periodic.txt"),
         columns={
-            "kepid": "kic",
+            "KID": "kic",
             "Teff": "teff",
             "logg": "logg",
             "Mass": "mass",
@@ -379,6 +411,7 @@ _ALL_SPECS = (
         ints=("dc",),
         strs=("flag",),
         sentinels={"flag": ("---",)},
+        aliases={"KID": ("kepid",)},
     ),
     _spec(
         "santos2019",
@@ -436,14 +469,27 @@ _ALL_SPECS = (
     _spec(
         "reinhold2023",
         description=(
-            "Reinhold et al. 2023 rotation periods of 67,163 Kepler stars from the gradient "
-            "power spectrum (GPS) method (VizieR TSV export): Prot and e_Prot in days."
+            "Reinhold et al. 2023 rotation periods of 67,163 Kepler stars (VizieR TSV export of "
+            "table1). The table has no single 'Prot': ProtFin is the authors' adopted period "
+            "and becomes prot; ProtGPS (gradient of the power spectrum), ProtACF "
+            "(autocorrelation) and the literature periods ProtMcQ14 (McQuillan 2014) and "
+            "ProtS21 (Santos 2019/2021) are kept beside it. All in days; no period error is "
+            "published (DESA assumes 15%)."
         ),
-        citation="Reinhold T. et al. 2023, A&A 678, A24; VizieR J/A+A/678/A24",
+        citation="Reinhold T., Shapiro A. I., Solanki S. K., Basri G. 2023, A&A 678, A24; "
+        "VizieR J/A+A/678/A24",
         format="vizier_tsv",
         mirror_path="vizier/J_A+A_678_A24.tsv",
-        source=VizierSource("J/A+A/678/A24", None),
-        columns={"KIC": "kic", "Prot": "prot", "e_Prot": "prot_err"},
+        source=VizierSource("J/A+A/678/A24", "table1"),
+        columns={
+            "KIC": "kic",
+            "ProtFin": "prot",
+            "ProtGPS": "prot_gps",
+            "ProtACF": "prot_acf",
+            "ProtMcQ14": "prot_mcq14",
+            "ProtS21": "prot_s21",
+        },
+        optional=("ProtACF", "ProtMcQ14", "ProtS21"),
     ),
     _spec(
         "lightpred2025",
@@ -538,14 +584,17 @@ _ALL_SPECS = (
     _spec(
         "bouma2024",
         description=(
-            "Bouma et al. 2024 gyrochronal ages of Kepler stars younger than ~4 Gyr (AAS MRT): "
-            "Teff (K), Prot (d), tGyro in Myr with upper E_tGyro and lower e_tGyro "
-            "uncertainties. The MRT download location was not checked."
+            "Bouma et al. 2024 gyrochronal ages of Kepler stars younger than ~4 Gyr, Table 1 as "
+            "the IOP machine-readable table apjad855ft1_mrt.txt (CDS byte-by-byte header, read "
+            "with astropy's cds/mrt reader): Teff (K), Prot (d), tGyro in Myr with upper "
+            "E_tGyro and lower e_tGyro uncertainties (optional: labels from the research notes)."
         ),
         citation="Bouma L. G. et al. 2024, ApJ 976, 234 (arXiv:2410.06246); VizieR J/ApJ/976/234",
         format="mrt",
-        mirror_path="bouma2024/bouma2024_ages_mrt.txt",
-        source=None,
+        mirror_path="bouma2024/apjad855ft1_mrt.txt",
+        source=UrlSource(
+            "https://content.cld.iop.org/journals/0004-637X/976/2/234/revision1/apjad855ft1_mrt.txt"
+        ),
         columns={
             "KIC": "kic",
             "Teff": "teff",
@@ -554,6 +603,7 @@ _ALL_SPECS = (
             "E_tGyro": "age_err_hi_myr",
             "e_tGyro": "age_err_lo_myr",
         },
+        optional=("E_tGyro", "e_tGyro"),
     ),
     _spec(
         "chen2021",
@@ -602,20 +652,64 @@ _ALL_SPECS = (
     _spec(
         "kepler_cdpp",
         description=(
-            "Kepler Q1-Q17 DR25 stellar table (q1_q17_dr25_stellar), two-column export: every "
-            "DR25 target kepid with its 3-hour robust RMS CDPP rrmscdpp03p0 (ppm)."
+            "Kepler Q1-Q17 DR25 stellar properties, two-column export: every DR25 target kepid "
+            "with its 3-hour robust RMS CDPP rrmscdpp03p0 (ppm). The Exoplanet Archive retired "
+            "the table q1_q17_dr25_stellar; its rows are the delivery "
+            "st_delivname='q1_q17_dr25_stellar' of the table keplerstellar, which holds every "
+            "delivery (one row per kepid per delivery)."
         ),
         citation=(
             "Mathur S. et al. 2017, ApJS 229, 30 (DR25 stellar properties); NASA Exoplanet "
-            "Archive table q1_q17_dr25_stellar"
+            "Archive TAP table keplerstellar, delivery q1_q17_dr25_stellar"
         ),
         format="csv",
         mirror_path="kepler/Kepler-Q1-Q17-DR25-CDPP3.csv",
-        source=UrlSource(
-            "https://exoplanetarchive.ipac.caltech.edu/TAP/sync?"
-            "query=select+kepid,rrmscdpp03p0+from+q1_q17_dr25_stellar&format=csv"
-        ),
+        source=UrlSource(KEPLER_CDPP_URL),
         columns={"kepid": "kic", "rrmscdpp03p0": "cdpp3_ppm"},
+    ),
+    _spec(
+        "apogee_dr17",
+        description=(
+            "APOGEE DR17 allStar (ASPCAP, synspec_rev1), binary table in HDU 1: one row per "
+            "star and telescope/field, so a star can repeat; EXTRATARG bit 4 (DUPLICATE) marks "
+            "the repeats and ASPCAPFLAG bit 23 (STAR_BAD) the unreliable fits, both applied by "
+            "catalogs.apogee, not here. TEFF (K), LOGG, FE_H with their _ERR, SNR of the "
+            "combined spectrum; GAIAEDR3_SOURCE_ID is 0 or -1 without a Gaia match. The file "
+            "is ~3.6 GB; allStarLite has the same columns."
+        ),
+        citation=(
+            "Abdurro'uf et al. 2022, ApJS 259, 35 (SDSS DR17); "
+            f"{APOGEE_URL}; bitmasks: https://www.sdss4.org/dr17/irspec/apogee-bitmasks/"
+        ),
+        format="fits",
+        mirror_path="apogee/dr17/allStar-dr17-synspec_rev1.fits",
+        source=UrlSource(APOGEE_URL),
+        columns={
+            "APOGEE_ID": "apogee_id",
+            "TELESCOPE": "telescope",
+            "GAIAEDR3_SOURCE_ID": "gaia_source_id",
+            "RA": "ra",
+            "DEC": "dec",
+            "SNR": "snr",
+            "TEFF": "teff",
+            "TEFF_ERR": "teff_err",
+            "LOGG": "logg",
+            "LOGG_ERR": "logg_err",
+            "FE_H": "feh",
+            "FE_H_ERR": "feh_err",
+            "ASPCAPFLAG": "aspcapflag",
+            "STARFLAG": "starflag",
+            "EXTRATARG": "extratarg",
+        },
+        key="apogee_id",
+        key_dtype="str",
+        ints=("aspcapflag", "starflag", "extratarg"),
+        strs=("telescope",),
+        gaia_ids=("gaia_source_id",),
+        optional=("TELESCOPE",),
+        sentinels={"gaia_source_id": (0, -1)},
+        numeric_sentinels=(-9999.0,),
+        duplicates="allow",
     ),
 )
 

@@ -601,3 +601,45 @@ _EXPLORER_JS = r"""
   draw();
 })();
 """
+
+
+# ------------------------------------------------------------------ APOGEE (paper Table 1)
+
+_APOGEE_SOURCES = {"encoder": "spectra encoder", "lamost": "LAMOST pipeline (LASP)"}
+
+
+def _apogee_rows(scores: Mapping[str, object]) -> list[dict[str, object]]:
+    """One row per source overall, then per source and S/N bin: n and MAE per label."""
+    parts: list[tuple[str, Mapping[str, object]]] = [("all S/N", scores["overall"])]
+    for bin_ in scores["snr_bins"]:
+        high = "∞" if bin_["snr_high"] is None else f"{bin_['snr_high']:g}"
+        parts.append((f"S/N {bin_['snr_low']:g}–{high}", bin_))
+    rows = []
+    for where, values in parts:
+        for source, name in _APOGEE_SOURCES.items():
+            row: dict[str, object] = {"model": f"{name}, {where}"}
+            for label, unit in (("teff", "K"), ("logg", "dex"), ("feh", "dex")):
+                row[f"{label} n"] = values[f"{label}_n"]
+                row[f"{label} MAE ({unit})"] = values[f"{source}_{label}_mae"]
+            rows.append(row)
+    return rows
+
+
+def apogee_section(scores: Mapping[str, object] | None) -> str:
+    """The report's APOGEE table (``metrics.json`` key ``apogee``): MAE against APOGEE DR17 of
+    the spectra encoder and of LAMOST's own pipeline on the same test spectra."""
+    head = '<section id="apogee"><h2>Spectra encoder against APOGEE DR17</h2>'
+    if not scores or "overall" not in scores:
+        reason = (scores or {}).get("note", "no APOGEE scores")
+        return head + f'<p class="empty">{escape(str(reason))}</p></section>'
+    intro = (
+        f"<p>{scores['n']} test spectra matched to a usable APOGEE star (no duplicate row, no "
+        f"STAR_BAD fit, Teff &lt; {scores['teff_max_k']:g} K). Each label's two MAEs use the "
+        "same spectra; S/N is LAMOST's g band.</p>"
+    )
+    return head + intro + _comparison_table(_apogee_rows(scores), {}) + "</section>"
+
+
+def with_section(page: str, section: str) -> str:
+    """``page`` (from ``render_report``) with ``section`` appended at the end of its main."""
+    return page.replace("</main>", section + "\n</main>", 1)

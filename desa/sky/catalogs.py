@@ -4,8 +4,8 @@ Every table is built from the truth (`population.draw_stars`, the visits of
 `population.draw_visits` with measured SNRs) plus the errors and the coverage its source has;
 the builders live by family: `lamost_catalog` (LAMOST DR8 LRS stellar), `stellar_catalogs`
 (Kepler-Gaia, Berger 2020, Godoy-Rivera 2025, Chen 2021, Kepler EBs, DR25 CDPP) and
-`rotation_catalogs` (rotation periods and gyrochronology ages); `formats` writes the published
-formats.
+`rotation_catalogs` (rotation periods and gyrochronology ages), `apogee_catalog` (APOGEE DR17
+allStar); `formats` writes the published formats.
 
 Byte-identical for a seed: formats are fixed, gzip carries mtime 0, no dates are written.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from desa.sky.apogee_catalog import apogee_dr17
 from desa.sky.lamost_catalog import lamost_stellar
 from desa.sky.lamost_files import write_bytes_atomic
 from desa.sky.population import rng_for
@@ -55,10 +56,11 @@ CATALOG_PATHS: dict[str, str] = {
     "lightpred2025": "kamai-perets2025a/kepler_predictions_clean_seg_0_1_2_median.csv",
     "kamai_perets2025b": "kamai-perets2025b/fast_rotators.csv",
     "lu2024": "lu2024/lu2024_ages_mrt.txt",
-    "bouma2024": "bouma2024/bouma2024_ages_mrt.txt",
+    "bouma2024": "bouma2024/apjad855ft1_mrt.txt",
     "chen2021": "vizier/J_AJ_162_100.tsv",
     "kepler_eb": "kepler-eb/kepler_eb.txt",
     "kepler_cdpp": "kepler/Kepler-Q1-Q17-DR25-CDPP3.csv",
+    "apogee_dr17": "apogee/dr17/allStar-dr17-synspec_rev1.fits",
 }
 
 Builder = Callable[[pd.DataFrame, pd.DataFrame, np.random.Generator], bytes]
@@ -80,6 +82,7 @@ BUILDERS: dict[str, Builder] = {
     "chen2021": chen2021,
     "kepler_eb": kepler_eb,
     "kepler_cdpp": kepler_cdpp,
+    "apogee_dr17": apogee_dr17,
 }
 
 

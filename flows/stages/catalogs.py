@@ -146,7 +146,7 @@ def _body(ctx: StageContext) -> StageResult:
 
 STAGE = StageDef(
     name=NAME,
-    version="2",
+    version="3",
     writes=(
         "catalogs/<name>.parquet",
         "catalogs/rejected/",

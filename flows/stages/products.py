@@ -12,12 +12,20 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from catalogs.apogee import match_apogee, usable_apogee
 from desa.config import Settings
+from desa.evaluate.apogee import apogee_comparison_rows, apogee_scores
 from desa.products.evaluation import Inputs, comparison_rows, evaluate
 from desa.products.figures import report_figures
 from desa.products.neighbors import nearest
 from desa.products.umap_maps import UmapSettings, UmapState, check_maps, rows, update_maps
-from desa.report.html import png_data_uri, render_explorer, render_report
+from desa.report.html import (
+    apogee_section,
+    png_data_uri,
+    render_explorer,
+    render_report,
+    with_section,
+)
 from desa.report.table import comparison_cells, directions, paired_cells
 from desa.training.embeddings import read_embeddings
 from flows.stage import StageContext, StageDef, StageResult
@@ -133,11 +141,49 @@ def evaluation_inputs(ctx: StageContext) -> Inputs:
     )
 
 
+APOGEE_CATALOGS = ("apogee_dr17", "lamost_lrs_stellar")
+
+
+def _apogee_catalog_inputs(ctx: StageContext) -> dict[str, str]:
+    """The APOGEE comparison's catalogs, when this data root has them (optional inputs)."""
+    record = read_state(ctx.root.fs, ctx.root.state_path("catalogs"))
+    outputs = record.outputs if record else {}
+    return {f"catalogs:{n}": outputs[n] for n in APOGEE_CATALOGS if n in outputs}
+
+
+def apogee_metrics(ctx: StageContext) -> dict[str, Any]:
+    """The spectra encoder and LASP against APOGEE DR17 on the test spectra (paper Table 1)."""
+    from desa.models.profiles import model_configs
+    from desa.models.spectra import SpectraModel
+    from desa.training.runs import load_trained, training_device
+    from desa.training.spectra_predictions import predict_spectra_labels
+
+    root = ctx.root
+    if not all(root.fs.exists(root.catalog_path(name)) for name in APOGEE_CATALOGS):
+        return {"note": "no APOGEE DR17 catalog in this data root"}
+    apogee = usable_apogee(read_parquet(root.fs, root.catalog_path("apogee_dr17")))
+    lamost = read_parquet(root.fs, root.catalog_path("lamost_lrs_stellar"))
+    labels = read_parquet(root.fs, root.path("labels", "spectra_labels.parquet"))
+    test = lamost[lamost["obsid"].isin(labels.loc[labels["split"] == "test", "obsid"])]
+    matches = match_apogee(test, apogee, ctx.settings.crossmatch.radius_arcsec)
+    if matches.empty:
+        return {"n": 0, "note": "no test spectrum matches a usable APOGEE star"}
+    config = model_configs(ctx.settings.profile).spectra
+    checkpoint = root.store_url("models", "train-spectra.ckpt")
+    model = load_trained(checkpoint, SpectraModel(config), config)
+    device = training_device(ctx.settings.training)
+    predictions = predict_spectra_labels(
+        model, root.store_url("spectra.zarr"), matches["obsid"].to_numpy(), device=device
+    )
+    return apogee_scores(apogee_comparison_rows(labels, predictions, matches, apogee))
+
+
 @task(name="evaluate", cache_policy=NO_CACHE)
 def evaluate_task(ctx: StageContext) -> StageResult:
     root, products = ctx.root, ctx.settings.products
     inputs = evaluation_inputs(ctx)
     result = evaluate(inputs, few_shot_fraction=products.few_shot_fraction, seed=products.seed)
+    result.metrics["apogee"] = apogee_metrics(ctx)
     text = json.dumps(result.metrics, indent=2, sort_keys=True, default=_json, allow_nan=False)
     metrics_path = root.path("report", "metrics.json")
     atomic_write_bytes(root.fs, metrics_path, text.encode())
@@ -163,7 +209,7 @@ def evaluate_task(ctx: StageContext) -> StageResult:
 
 EVALUATE = StageDef(
     name="evaluate",
-    version="3",  # the store's models; ridge few-shot, log L, test-only zero-shot, intervals
+    version="4",  # the store's models; ridge few-shot, log L, intervals; APOGEE scores
     writes=("report/metrics.json", "report/comparison.csv", "report/figures/"),
     reads=(
         ("embed", "store"),
@@ -175,12 +221,16 @@ EVALUATE = StageDef(
         ("labels", "kinematics"),
         ("train-spectra", "model"),
         ("train-lightcurves", "model"),
+        ("spectra", "store"),
+        ("labels", "spectra_labels"),
     ),
     config=lambda s: {
         "few_shot_fraction": s.products.few_shot_fraction,
         "seed": s.products.seed,
+        "apogee_radius_arcsec": s.crossmatch.radius_arcsec,
     },
     body=lambda ctx: evaluate_task(ctx),
+    external_inputs=_apogee_catalog_inputs,
     description="Zero-shot, few-shot, consistency, fine-tuned heads and fast rotators, per model.",
 )
 
@@ -261,6 +311,7 @@ def report_task(ctx: StageContext) -> StageResult:
         paired=paired_cells(metrics),
         reference=metrics["bootstrap"]["reference"],
     )
+    page = with_section(page, apogee_section(metrics.get("apogee")))
     paths = {
         "report": root.path("report", "index.html"),
         "explorer": root.path("report", "explorer.html"),
@@ -283,7 +334,7 @@ def report_task(ctx: StageContext) -> StageResult:
 
 REPORT = StageDef(
     name="report",
-    version="3",  # intervals, the paired comparison with DESA, the store's models
+    version="4",  # intervals, the paired comparison with DESA, the store's models, APOGEE
     writes=("report/index.html", "report/explorer.html"),
     reads=(
         ("evaluate", "metrics"),

@@ -159,15 +159,23 @@ def _mcquillan_frame() -> pd.DataFrame:
 
 
 def test_renamed_key_column_names_the_file_and_the_likely_new_name() -> None:
-    frame = _mcquillan_frame().rename(columns={"kepid": "KID"})
+    frame = _mcquillan_frame().rename(columns={"kepid": "KIC_ID"})
     with pytest.raises(CatalogSchemaError) as caught:
         normalize(frame, SPECS["mcquillan2014"], source_path=SOURCE)
     error = caught.value
-    assert error.missing == ["kepid"]
-    assert error.similar == {"kepid": ["KID"]}
-    assert error.unexpected == ["KID"]
-    assert str(error).startswith(SOURCE) and "'kepid'" in str(error) and "KID" in str(error)
+    assert error.missing == ["KID"]
+    assert error.similar == {"KID": ["KIC_ID"]}
+    assert error.unexpected == ["KIC_ID"]
+    assert str(error).startswith(SOURCE) and "'KID'" in str(error) and "KIC_ID" in str(error)
     assert isinstance(error, CatalogReadError)
+
+
+@pytest.mark.parametrize("key", ["KID", "kepid"])
+def test_mcquillan_key_is_read_under_either_published_name(key: str) -> None:
+    """Most copies of McQuillan 2014 Table 1 say KID, some (the real one here) kepid."""
+    frame = _mcquillan_frame().rename(columns={"kepid": key})
+    table = normalize(frame, SPECS["mcquillan2014"], source_path=SOURCE).table
+    assert table["kic"].tolist() == [892376, 1026146]
 
 
 def test_missing_columns_are_all_listed() -> None:

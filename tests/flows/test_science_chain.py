@@ -122,6 +122,20 @@ def test_metrics_compare_every_model_on_the_same_stars(demo_env: DataRoot) -> No
     assert set(maps["model"]) == set(models) and np.isfinite(maps[["x", "y"]]).all().all()
 
 
+def test_apogee_scores_compare_the_encoder_and_lamost_on_the_same_spectra(
+    demo_env: DataRoot,
+) -> None:
+    """Paper Table 1: MAE against APOGEE DR17 (the demo sky's allStar) in metrics and report."""
+    apogee = json.loads(Path(demo_env.path("report", "metrics.json")).read_text())["apogee"]
+    assert apogee["n"] > 0, apogee
+    for label in ("teff", "logg", "feh"):
+        assert apogee["overall"][f"{label}_n"] > 0
+        for source in ("encoder", "lamost"):
+            assert apogee["overall"][f"{source}_{label}_mae"] >= 0.0
+    assert sum(b["n"] for b in apogee["snr_bins"]) == apogee["n"]
+    assert 'id="apogee"' in Path(demo_env.path("report", "index.html")).read_text()
+
+
 def test_the_report_and_explorer_open_in_a_browser(
     demo_env: DataRoot, open_page, screenshots: Path
 ) -> None:
