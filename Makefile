@@ -18,7 +18,7 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	scripts/install-test-packages.sh
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

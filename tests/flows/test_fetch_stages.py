@@ -13,7 +13,7 @@ from flows.pipeline import STAGE_FLOWS
 from storage.layout import DataRoot
 from storage.manifest import read_manifest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=60)  # on the 2-core machine
 TOKEN = "tok-5ecret-3141592653"
 
 

@@ -23,7 +23,7 @@ from flows.pipeline import STAGE_FLOWS
 from storage.layout import DataRoot
 from storage.tables import read_parquet
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=120)  # on the 2-core machine
 UPSTREAM = ("catalogs", "crossmatch", "fetch-spectra", "fetch-lightcurves")
 CATALOG = Path("lamost", "dr8", "v2.0", "catalog", "dr8_v2.0_LRS_stellar.csv.gz")
 

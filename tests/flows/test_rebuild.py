@@ -21,7 +21,7 @@ from storage.layout import DataRoot
 from storage.manifest import TooManyFailures, read_manifest
 from storage.tables import read_parquet
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=150)  # on the 2-core machine
 ALL_STAGES = (
     "demo-sky",
     "catalogs",

@@ -29,7 +29,7 @@ from storage.layout import DataRoot
 from storage.state import read_state
 from storage.tables import read_parquet
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=300)  # on the 2-core machine
 TRAINING = ("train-spectra", "train-lightcurves", "train-dualformer", "train-baselines")
 
 

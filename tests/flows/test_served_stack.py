@@ -40,7 +40,7 @@ from storage.layout import DataRoot
 from storage.manifest import read_manifest
 from storage.state import read_state
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=360)  # on the 2-core machine
 
 AUTH = "desa-test:served-stack-secret"
 BIN = Path(sys.executable).parent
