@@ -129,6 +129,16 @@ def evaluation_inputs(ctx: StageContext) -> Inputs:
     )
 
 
+def dualformer_history(root: DataRoot) -> list[dict[str, float]]:
+    """The published DualFormer's per-epoch training history (‖W‖, |λ|, loss terms)."""
+    from desa.training.checkpoints import read_checkpoint
+    from desa.training.fit import checkpoint_history
+
+    return checkpoint_history(
+        read_checkpoint(root.fs, root.path("models", "train-dualformer.ckpt"))
+    )
+
+
 @task(name="evaluate", cache_policy=NO_CACHE)
 def evaluate_task(ctx: StageContext) -> StageResult:
     root, products = ctx.root, ctx.settings.products
@@ -141,7 +151,7 @@ def evaluate_task(ctx: StageContext) -> StageResult:
     table_path = root.path("report", "comparison.csv")
     atomic_write_bytes(root.fs, table_path, table.to_csv(index=False).encode())
     index = []
-    for section, figures in report_figures(inputs, result):
+    for section, figures in report_figures(inputs, result, dualformer_history(root)):
         for stem, _, png in figures:
             atomic_write_bytes(root.fs, root.path("report", "figures", f"{stem}.png"), png)
         index.append({"section": section, "figures": [[s, c] for s, c, _ in figures]})
@@ -159,7 +169,7 @@ def evaluate_task(ctx: StageContext) -> StageResult:
 
 EVALUATE = StageDef(
     name="evaluate",
-    version="1",
+    version="2",
     writes=("report/metrics.json", "report/comparison.csv", "report/figures/"),
     reads=(
         ("embed", "store"),
@@ -171,6 +181,7 @@ EVALUATE = StageDef(
         ("labels", "kinematics"),
         ("train-spectra", "model"),
         ("train-lightcurves", "model"),
+        ("train-dualformer", "model"),
     ),
     config=lambda s: {
         "few_shot_fraction": s.products.few_shot_fraction,

@@ -253,7 +253,7 @@ def train_dualformer_task(ctx: StageContext) -> StageResult:
 
 TRAIN_DUALFORMER = StageDef(
     name="train-dualformer",
-    version="1",
+    version="2",
     writes=("models/train-dualformer.ckpt",),
     reads=(("features", "store"),),
     config=lambda s: stage_config(s, dualformer_config(s), "dualformer"),
