@@ -380,13 +380,15 @@ def w_diagnostics_curves(
     )
     for ax, series, scale in panels:
         drawn = False
-        for i, (label, key) in enumerate(series.items()):
+        terms = list(dict.fromkeys(key.rpartition("_")[2] for key in series.values()))
+        for label, key in series.items():
             points = [(r["epoch"], r[key]) for r in rows if key in r and np.isfinite(r[key])]
             if not points:
                 continue
             x, y = np.asarray(points, dtype=float).T
-            style = "--" if "val" in key else "-"
-            ax.plot(x, y, style, label=label, color=PALETTE[i % len(PALETTE)], linewidth=1.6)
+            colour = PALETTE[terms.index(key.rpartition("_")[2])]  # one colour per term
+            style = "--" if key.startswith("val_") else "-"  # validation dashed
+            ax.plot(x, y, style, label=label, color=colour, linewidth=1.6)
             drawn = True
         if not drawn:
             _no_data(ax)
