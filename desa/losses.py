@@ -42,14 +42,17 @@ def cqr_loss(
     """Pinball (CQR) loss, a scalar.
 
     pred (B, L, Q), target (B, L), quantiles (Q,), weight (B,) or None.
-    For each (sample b, label l) with a finite target:
+    For each (sample b, label l) with a finite target (and a finite weight w_b):
         rho_bl = sum_q max((q - 1) e, q e),  e = target_bl - pred_blq   (sec. 2)
     and the result is
-        sum_{(b,l) finite} w_b * rho_bl / n_finite
-    i.e. the mean divides by the number of finite (sample, label) targets, not by B*L
+        sum_{(b,l) kept} w_b * rho_bl / n_kept
+    i.e. the mean divides by the number of kept (sample, label) targets, not by B*L
     (the reference zeroes NaN losses and divides by B*L, sec. 3). The weight multiplies each
-    sample's pinball loss with no renormalisation (SNR weighting, sec. 2). When no target is
-    finite the result is 0 (still attached to pred's graph).
+    sample's pinball loss with no renormalisation (SNR weighting, sec. 2); a sample whose
+    weight is NaN or infinite (e.g. no SNR) is left out like an unknown target. The kept
+    entries are selected before any arithmetic, so nothing unknown reaches the loss or its
+    gradient (a masked NaN would still give NaN gradients: 0 * NaN). When nothing is kept
+    the result is 0 (still attached to pred's graph).
     """
     if pred.ndim != 3 or target.shape != pred.shape[:2]:
         raise ValueError(
@@ -58,18 +61,16 @@ def cqr_loss(
     q = torch.as_tensor(quantiles, dtype=pred.dtype, device=pred.device)
     if q.ndim != 1 or q.shape[0] != pred.shape[2]:
         raise ValueError(f"{q.numel()} quantiles for {pred.shape[2]} prediction columns")
-    valid = torch.isfinite(target)
-    # Replace NaN targets before the arithmetic so no NaN reaches the gradient.
-    safe = torch.where(valid, target, torch.zeros_like(target))
-    e = safe.unsqueeze(-1) - pred  # (B, L, Q)
-    rho = torch.maximum((q - 1) * e, q * e).sum(-1)  # (B, L)
+    keep = torch.isfinite(target)
     if weight is not None:
         if weight.shape != (pred.shape[0],):
             raise ValueError(f"weight must be (B,) = ({pred.shape[0]},); got {tuple(weight.shape)}")
-        rho = rho * weight.to(rho.dtype).unsqueeze(-1)
-    rho = torch.where(valid, rho, torch.zeros_like(rho))
-    n = valid.sum()
-    return rho.sum() / n.clamp(min=1).to(rho.dtype)
+        keep = keep & torch.isfinite(weight).unsqueeze(-1)
+    e = target[keep].to(pred.dtype).unsqueeze(-1) - pred[keep]  # (n_kept, Q)
+    rho = torch.maximum((q - 1) * e, q * e).sum(-1)  # (n_kept,)
+    if weight is not None:
+        rho = rho * weight.unsqueeze(-1).expand_as(target)[keep].to(rho.dtype)
+    return rho.sum() / keep.sum().clamp(min=1).to(rho.dtype)
 
 
 # --------------------------------------------------------------------------------------
@@ -220,18 +221,20 @@ def covariance_loss(
     return loss
 
 
-def dual_projection_loss(e_spec: torch.Tensor, e_lc: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """mean_b (e_specᵀ W e_spec - e_lcᵀ W e_lc)² (sec. 4 "Dual-projection loss").
+def dual_projection_loss(h_spec: torch.Tensor, h_lc: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """mean_b (h_specᵀ W h_spec - h_lcᵀ W h_lc)² (sec. 4 "Dual-projection loss"; paper eq. 3).
 
-    e_spec, e_lc (B, d), W (d, d). Only (W + Wᵀ)/2 enters.
+    h_spec, h_lc (B, d): the vectors *before* the projection (the DualFormer's pooled
+    features with the priors appended), W (d, d). The loss is quadratic in W and only
+    (W + Wᵀ)/2 enters; pass the projections W h instead and it would be cubic in W.
     """
-    if e_spec.shape != e_lc.shape or W.shape != (e_spec.shape[1], e_spec.shape[1]):
+    if h_spec.shape != h_lc.shape or W.shape != (h_spec.shape[1], h_spec.shape[1]):
         raise ValueError(
-            f"e_spec, e_lc (B, d) and W (d, d) expected; got {tuple(e_spec.shape)}, "
-            f"{tuple(e_lc.shape)}, {tuple(W.shape)}"
+            f"h_spec, h_lc (B, d) and W (d, d) expected; got {tuple(h_spec.shape)}, "
+            f"{tuple(h_lc.shape)}, {tuple(W.shape)}"
         )
-    a = torch.einsum("bi,ij,bj->b", e_spec, W, e_spec)
-    b = torch.einsum("bi,ij,bj->b", e_lc, W, e_lc)
+    a = torch.einsum("bi,ij,bj->b", h_spec, W, h_spec)
+    b = torch.einsum("bi,ij,bj->b", h_lc, W, h_lc)
     return (a - b).pow(2).mean()
 
 

@@ -9,6 +9,11 @@ Deviations from the reference, each stated in §4 or issue 4:
   ``width + 2 * n_priors`` (268 for the paper profile instead of the reference's 262);
 - the between-branch covariance term is added (``reference_cross_bug=True`` drops it, §4);
 - the auxiliary MLP heads of ``DualNet`` (unused when the encoders are frozen) are not built.
+
+Ablation settings (paper §3.2 / Fig. 2): ``attention`` "both" (the reference's
+``cross_self``: cross- and self-attention summed), "self" or "cross"; ``projection``
+"transpose" (W h_spec and Wᵀ h_lc, the reference's ``projection_type: transpose``) or "shared"
+(W for both). ``n_priors=0`` gives a DualFormer without prior labels.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ __all__ = [
     "count_parameters",
     "encode_priors",
     "freeze",
+    "w_diagnostics",
 ]
 
 
@@ -51,7 +57,9 @@ class DualFormerConfig:
     attention_dropout: float = 0.1
     rotary_fraction: float = 0.5  # rotary dim = 0.5 * head dim (§4 DualRotaryEmbedding)
     rotary_base: float = 1e4
-    n_priors: int = 6  # Teff/5778, logg, Prot/70, [Fe/H], Rstar, RUWE (§4 latent)
+    n_priors: int = 6  # Teff/5778, logg, Prot/70, [Fe/H], Rstar, RUWE (§4 latent); 0 = none
+    attention: Literal["both", "self", "cross"] = "both"  # `cross_self` = both summed (§4)
+    projection: Literal["transpose", "shared"] = "transpose"  # W / Wᵀ, or W for both (§4)
     reference_cross_bug: bool = False  # True: drop the between-branch covariance term (§4)
     dual_weight: float = 0.5  # L = 0.5 L_dual + 0.5 L_cov (alpha forced to 0, §4)
     cov_weight: float = 0.5
@@ -73,6 +81,12 @@ class DualFormerConfig:
             raise ValueError("a shared input projection needs equal token dims")
         if self.rotary_dim % 2:
             raise ValueError(f"rotary dim {self.rotary_dim} must be even")
+        if self.n_priors < 0:
+            raise ValueError(f"n_priors must be >= 0; got {self.n_priors}")
+        if self.attention not in ("both", "self", "cross"):
+            raise ValueError(f"attention must be both, self or cross; got {self.attention!r}")
+        if self.projection not in ("transpose", "shared"):
+            raise ValueError(f"projection must be transpose or shared; got {self.projection!r}")
 
     @property
     def head_dim(self) -> int:
@@ -136,6 +150,17 @@ def encode_priors(
     return torch.cat([values, (~ok).to(like.dtype)], dim=-1)
 
 
+@torch.no_grad()
+def w_diagnostics(W: torch.Tensor) -> dict[str, float]:
+    """‖W‖ (Frobenius) and the leading |λ| of W (largest-magnitude eigenvalue, complex in
+    general): both go to 0 if training collapses W, which makes both losses vanish."""
+    w = W.detach().float().cpu()
+    return {
+        "w_norm": float(torch.linalg.matrix_norm(w)),
+        "w_eig": float(torch.linalg.eigvals(w).abs().max()),
+    }
+
+
 def _rotate(x: torch.Tensor, cfg: DualFormerConfig) -> torch.Tensor:
     """RoPE on the first ``rotary_dim`` head dims; positions = token index (§4)."""
     rd = cfg.rotary_dim
@@ -155,7 +180,11 @@ def _rotate(x: torch.Tensor, cfg: DualFormerConfig) -> torch.Tensor:
 
 
 class DualAttention(nn.Module):
-    """``cross_self`` attention: a_s = out_s(Attn(q_s,k_l,v_l) + Attn(q_s,k_s,v_s)), same for lc."""
+    """``cross_self`` attention: a_s = out_s(Attn(q_s,k_l,v_l) + Attn(q_s,k_s,v_s)), same for lc.
+
+    ``attention="self"`` keeps only Attn(q_s,k_s,v_s) (the branches then meet only in the
+    loss), ``"cross"`` only Attn(q_s,k_l,v_l); the same q/k/v layers serve every mode.
+    """
 
     def __init__(self, cfg: DualFormerConfig) -> None:
         super().__init__()
@@ -179,16 +208,22 @@ class DualAttention(nn.Module):
         qs, ks, vs = (self._split(lin(xs)) for lin in self.qkv_spec)
         ql, kl, vl = (self._split(lin(xl)) for lin in self.qkv_lc)
         qs, ks, ql, kl = (_rotate(t, self.cfg) for t in (qs, ks, ql, kl))
-        mode = self.cfg.attention
-        a_s = self._attn(qs, ks, vs) if mode == "self" else self._attn(qs, kl, vl)
-        a_l = self._attn(ql, kl, vl) if mode == "self" else self._attn(ql, ks, vs)
-        if mode == "both":
-            a_s = a_s + self._attn(qs, ks, vs)
-            a_l = a_l + self._attn(ql, kl, vl)
+        a_s, a_l = self._mix(qs, ks, vs, ql, kl, vl)
         b = xs.shape[0]
         a_s = a_s.transpose(1, 2).reshape(b, xs.shape[1], self.cfg.width)
         a_l = a_l.transpose(1, 2).reshape(b, xl.shape[1], self.cfg.width)
         return self.out_spec(a_s), self.out_lc(a_l)
+
+    def _mix(self, qs, ks, vs, ql, kl, vl) -> tuple[torch.Tensor, torch.Tensor]:
+        mode = self.cfg.attention
+        if mode == "self":
+            return self._attn(qs, ks, vs), self._attn(ql, kl, vl)
+        if mode == "cross":
+            return self._attn(qs, kl, vl), self._attn(ql, ks, vs)
+        return (
+            self._attn(qs, kl, vl) + self._attn(qs, ks, vs),
+            self._attn(ql, ks, vs) + self._attn(ql, kl, vl),
+        )
 
 
 def _ffn(cfg: DualFormerConfig) -> nn.Sequential:
@@ -230,7 +265,7 @@ class DualFormerOutput:
     h_spec: torch.Tensor
     h_lc: torch.Tensor
     e_spec: torch.Tensor  # W h_spec (reference proj1)
-    e_lc: torch.Tensor  # Wᵀ h_lc (reference proj2)
+    e_lc: torch.Tensor  # Wᵀ h_lc (reference proj2); W h_lc with projection="shared"
 
 
 class DualFormer(nn.Module):
@@ -273,7 +308,10 @@ class DualFormer(nn.Module):
     def forward(
         self, spec: torch.Tensor, lc: torch.Tensor, priors: torch.Tensor | None = None
     ) -> DualFormerOutput:
-        """spec (B, Ns, Ds) or (B, Ns); lc (B, Nl, Dl) or (B, Nl); priors (B, P), NaN = missing."""
+        """spec (B, Ns, Ds) or (B, Ns); lc (B, Nl, Dl) or (B, Nl); priors (B, P), NaN = missing.
+
+        A model with ``n_priors=0`` takes no priors: whatever is passed is not used.
+        """
         cfg = self.cfg
         spec = self._tokens(spec, cfg.spec_tokens, cfg.spec_token_dim, "spectra")
         lc = self._tokens(lc, cfg.lc_tokens, cfg.lc_token_dim, "light-curve")
@@ -285,16 +323,17 @@ class DualFormer(nn.Module):
         ps = self.norm_spec(xs).mean(1)  # final LayerNorm, then mean pooling (§4)
         pl = self.norm_lc(xl).mean(1)
         # Priors appended after pooling, to both branches (§4 "latent").
-        p = encode_priors(priors, ps.shape[0], cfg.n_priors, ps)
+        p = encode_priors(priors if cfg.n_priors else None, ps.shape[0], cfg.n_priors, ps)
         h_spec, h_lc = torch.cat([ps, p], -1), torch.cat([pl, p], -1)
         e_spec = self.projection(h_spec)  # W h_spec
-        # Wᵀ h_lc (`projection_type: transpose`), or W h_lc in the "shared" ablation
-        e_lc = self.projection(h_lc) if cfg.projection == "shared" else F.linear(h_lc, self.W.T)
+        # Wᵀ h_lc (`projection_type: transpose`), or W h_lc for the "shared" ablation.
+        e_lc = F.linear(h_lc, self.W.T) if cfg.projection == "transpose" else self.projection(h_lc)
         return DualFormerOutput(h_spec, h_lc, e_spec, e_lc)
 
     def loss_terms(self, out: DualFormerOutput) -> dict[str, torch.Tensor]:
-        """Dual-projection and covariance terms on the projections, and their total (§4)."""
-        dual = dual_projection_loss(out.e_spec, out.e_lc, self.W)
+        """The dual-projection term on the vectors before projection (h), the covariance term
+        on the projections (e), and their weighted total (§4; paper eq. 2-4)."""
+        dual = dual_projection_loss(out.h_spec, out.h_lc, self.W)
         cov = covariance_loss(out.e_spec, out.e_lc, cross=not self.cfg.reference_cross_bug)
         total = self.cfg.dual_weight * dual + self.cfg.cov_weight * cov
         return {"dual": dual, "cov": cov, "total": total}

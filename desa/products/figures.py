@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -121,8 +123,22 @@ def _fast_rotators(evaluation: Evaluation) -> list[Figure]:
     return out
 
 
-def report_figures(inputs: Inputs, evaluation: Evaluation) -> list[Section]:
-    """Every figure of the report, by section."""
+def _dualformer_training(history: Sequence[Mapping[str, float]]) -> list[Figure]:
+    png = fig.w_diagnostics_curves(history, title="DESA DualFormer: W and the loss terms")
+    caption = (
+        "DualFormer training per epoch, up to the published (best) epoch: ‖W‖ and the leading "
+        "|λ| of W (no collapse to W = 0), and the covariance and dual-projection terms"
+    )
+    return [("dualformer-w", caption, png)]
+
+
+def report_figures(
+    inputs: Inputs,
+    evaluation: Evaluation,
+    dualformer_history: Sequence[Mapping[str, float]] = (),
+) -> list[Section]:
+    """Every figure of the report, by section; ``dualformer_history`` is the DualFormer's
+    per-epoch training history (`desa.training.fit.checkpoint_history`)."""
     return [
         ("UMAP maps", _maps(inputs, evaluation)),
         ("Neural CMD and HR diagrams (few-shot)", _neural_diagrams(evaluation)),
@@ -130,4 +146,5 @@ def report_figures(inputs: Inputs, evaluation: Evaluation) -> list[Section]:
         ("Binary detection (fine-tuned heads)", _binaries(evaluation)),
         ("Ages (fine-tuned heads)", _ages(evaluation)),
         ("Fast rotators", _fast_rotators(evaluation)),
+        ("DualFormer training", _dualformer_training(dualformer_history)),
     ]

@@ -354,3 +354,49 @@ def _draw_boundary(ax: Axes, w: np.ndarray, b: float, points: np.ndarray) -> Non
         ax.plot([-b / w[0]] * 2, [lo[1], hi[1]], **style)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
+
+
+def w_diagnostics_curves(
+    rows: Sequence[Mapping[str, float]], title: str = "DualFormer: W and the loss terms"
+) -> bytes:
+    """Per-epoch curves of a DualFormer run: ‖W‖ and W's leading |λ| (left), and the
+    covariance and dual-projection terms, train and validation (right, log scale).
+    ``rows``: the training history, one mapping per epoch with ``epoch`` and any of
+    ``w_norm``, ``w_eig``, ``{train,val}_{cov,dual}``; missing columns are skipped."""
+    fig, (left, right) = _figure(ncols=2, width=4.8, height=3.8)
+    fig.suptitle(title)
+    panels = (
+        (left, {"‖W‖ (Frobenius)": "w_norm", "leading |λ| of W": "w_eig"}, "linear"),
+        (
+            right,
+            {
+                "covariance, train": "train_cov",
+                "covariance, val": "val_cov",
+                "dual, train": "train_dual",
+                "dual, val": "val_dual",
+            },
+            "log",
+        ),
+    )
+    for ax, series, scale in panels:
+        drawn = False
+        terms = list(dict.fromkeys(key.rpartition("_")[2] for key in series.values()))
+        for label, key in series.items():
+            points = [(r["epoch"], r[key]) for r in rows if key in r and np.isfinite(r[key])]
+            if not points:
+                continue
+            x, y = np.asarray(points, dtype=float).T
+            colour = PALETTE[terms.index(key.rpartition("_")[2])]  # one colour per term
+            style = "--" if key.startswith("val_") else "-"  # validation dashed
+            ax.plot(x, y, style, label=label, color=colour, linewidth=1.6)
+            drawn = True
+        if not drawn:
+            _no_data(ax)
+            continue
+        if scale == "log" and all(v > 0 for line in ax.get_lines() for v in line.get_ydata()):
+            ax.set_yscale("log")
+        if scale == "linear":
+            ax.set_ylim(bottom=0)  # collapse would show as curves falling to 0
+        ax.set_xlabel("epoch")
+        ax.legend(frameon=False, fontsize=8, loc="best")
+    return fig_to_png(fig)

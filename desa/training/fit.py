@@ -36,7 +36,7 @@ class EmptySplitError(ValueError):
 @dataclass
 class FitResult:
     best_path: str
-    history: list[dict[str, float]]  # per epoch: epoch, train_loss, val_loss
+    history: list[dict[str, float]]  # per epoch: epoch, train_loss, val_loss, other metrics
     resumed_at_epoch: int | None  # the epoch a killed run was resumed at, if any
 
     @property
@@ -53,8 +53,9 @@ class FitResult:
 
 @dataclass
 class EpochHistory(Callback):
-    """Per-epoch losses, reported as they come and kept in the checkpoints (so a resumed
-    run reports the whole history)."""
+    """Per-epoch metrics (losses, their terms and whatever else the task logs per epoch, e.g.
+    the DualFormer's ‖W‖), reported as they come and kept in the checkpoints (so a resumed
+    run reports the whole history; the best checkpoint holds the rows up to its epoch)."""
 
     report: Callable[[str], None]
     name: str
@@ -67,6 +68,11 @@ class EpochHistory(Callback):
             "epoch": trainer.current_epoch,
             "train_loss": float(metrics["train_loss"]),
             "val_loss": float(metrics["val_loss"]),
+            **{
+                k: float(v)
+                for k, v in sorted(metrics.items())
+                if k not in ("train_loss", "val_loss")
+            },
         }
         self.rows.append(row)
         self.report(
@@ -81,6 +87,14 @@ class EpochHistory(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = list(state_dict["rows"])
+
+
+def checkpoint_history(checkpoint: dict[str, Any]) -> list[dict[str, float]]:
+    """The per-epoch rows kept in a checkpoint by `EpochHistory` (empty if none)."""
+    for key, state in checkpoint.get("callbacks", {}).items():
+        if key.startswith(EpochHistory.__name__):
+            return list(state["rows"])
+    return []
 
 
 def resolve_precision(training: TrainingSettings) -> str:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from desa.models.baselines import MoCoAligner, SimSiamAligner, VICRegAligner
-from desa.models.dualformer import DualFormer
+from desa.models.dualformer import DualFormer, w_diagnostics
 from desa.models.heads import AgeHead, BinaryHead, age_loss, binary_loss
 from desa.models.lightcurves import LightCurveEncoder, PeriodHead, SimSiamHead, simsiam_step
 from desa.models.spectra import SpectraModel, hybrid_loss, mask_pixels
@@ -190,7 +190,12 @@ class LightCurveTask(TrainTask):
 
 
 class DualFormerTask(TrainTask):
-    """0.5 dual-projection + 0.5 covariance loss on frozen-encoder features (sec. 4)."""
+    """0.5 dual-projection + 0.5 covariance loss on frozen-encoder features (sec. 4).
+
+    Logs per epoch, beside the train/val loss terms (``*_dual``, ``*_cov``), ‖W‖
+    (``w_norm``) and W's leading |λ| (``w_eig``) after the epoch's steps: with no variance
+    term W -> 0 would make both losses vanish, and these show whether it happens.
+    """
 
     key_names = ("obsid", "kic")
 
@@ -201,6 +206,11 @@ class DualFormerTask(TrainTask):
         self._check_inputs(batch, ["spec", "lc"])
         terms = self.model.loss_terms(self.model(batch["spec"], batch["lc"], batch["priors"]))
         return {"loss": terms["total"], "dual": terms["dual"], "cov": terms["cov"]}
+
+    def on_validation_epoch_end(self) -> None:
+        # Validation closes every epoch (before its checkpoint), so W is the epoch's final W.
+        for name, value in w_diagnostics(self.model.W).items():
+            self.log(name, value, on_step=False, on_epoch=True)
 
 
 class AlignerTask(TrainTask):

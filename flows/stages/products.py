@@ -178,6 +178,16 @@ def apogee_metrics(ctx: StageContext) -> dict[str, Any]:
     return apogee_scores(apogee_comparison_rows(labels, predictions, matches, apogee))
 
 
+def dualformer_history(root: DataRoot) -> list[dict[str, float]]:
+    """The published DualFormer's per-epoch training history (‖W‖, |λ|, loss terms)."""
+    from desa.training.checkpoints import read_checkpoint
+    from desa.training.fit import checkpoint_history
+
+    return checkpoint_history(
+        read_checkpoint(root.fs, root.path("models", "dualformer", "desa.ckpt"))
+    )
+
+
 @task(name="evaluate", cache_policy=NO_CACHE)
 def evaluate_task(ctx: StageContext) -> StageResult:
     root, products = ctx.root, ctx.settings.products
@@ -191,7 +201,7 @@ def evaluate_task(ctx: StageContext) -> StageResult:
     table_path = root.path("report", "comparison.csv")
     atomic_write_bytes(root.fs, table_path, table.to_csv(index=False).encode())
     index = []
-    for section, figures in report_figures(inputs, result):
+    for section, figures in report_figures(inputs, result, dualformer_history(root)):
         for stem, _, png in figures:
             atomic_write_bytes(root.fs, root.path("report", "figures", f"{stem}.png"), png)
         index.append({"section": section, "figures": [[s, c] for s, c, _ in figures]})
@@ -209,7 +219,7 @@ def evaluate_task(ctx: StageContext) -> StageResult:
 
 EVALUATE = StageDef(
     name="evaluate",
-    version="4",  # the store's models; ridge few-shot, log L, intervals; APOGEE scores
+    version="5",  # the store's models; ridge few-shot, log L, intervals; APOGEE; W history
     writes=("report/metrics.json", "report/comparison.csv", "report/figures/"),
     reads=(
         ("embed", "store"),
@@ -223,6 +233,7 @@ EVALUATE = StageDef(
         ("train-lightcurves", "model"),
         ("spectra", "store"),
         ("labels", "spectra_labels"),
+        ("train-dualformer", "desa"),
     ),
     config=lambda s: {
         "few_shot_fraction": s.products.few_shot_fraction,

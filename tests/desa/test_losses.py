@@ -67,6 +67,32 @@ def test_cqr_weights_multiply() -> None:
     assert loss.item() == pytest.approx(0.7)
 
 
+def test_cqr_nan_targets_with_nan_weights_give_finite_gradients() -> None:
+    # Sample 0 has no targets and no weight (a spectrum without catalog labels or SNR):
+    # the loss is sample 1's alone, (0.5*2.2 + 0.5*0.2)/2 = 0.6, and no gradient is NaN.
+    pred, target = _nan_batch()
+    target = target.clone()
+    target[0] = math.nan
+    weight = torch.tensor([math.nan, 0.5], requires_grad=True)
+    loss = cqr_loss(pred, target, Q3, weight=weight)
+    assert loss.item() == pytest.approx(0.6)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and torch.isfinite(weight.grad).all()
+    assert torch.equal(pred.grad[0], torch.zeros(2, 3))
+    assert pred.grad[1].abs().sum() > 0
+    assert weight.grad[1].item() == pytest.approx((2.2 + 0.2) / 2)
+
+
+def test_cqr_a_nan_weight_leaves_its_sample_out() -> None:
+    # Targets known, weight unknown: sample 0 is left out like an unknown target, so the
+    # loss stays finite: 0.5 * (2.2 + 0.2) / 2 = 0.6 (the weight is not guessed).
+    pred, target = _nan_batch()
+    loss = cqr_loss(pred, target, Q3, weight=torch.tensor([math.inf, 0.5]))
+    assert loss.item() == pytest.approx(0.6)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and torch.equal(pred.grad[0], torch.zeros(2, 3))
+
+
 def test_cqr_all_nan_is_zero_and_bad_shapes_raise() -> None:
     pred = torch.zeros(2, 1, 3, requires_grad=True)
     loss = cqr_loss(pred, torch.full((2, 1), math.nan), Q3)
@@ -226,13 +252,15 @@ def test_covariance_bad_shapes() -> None:
 
 def test_dual_projection_by_hand() -> None:
     # W = [[1,2],[0,1]]
-    # b=0: e_s=[1,1]: e Wᵀe = 1+2+0+1 = 4; e_l=[1,0]: 1 -> (4-1)² = 9
-    # b=1: e_s=[0,1]: 1; e_l=[1,-1]: W e = [-1,-1], eᵀWe = -1+1 = 0 -> (1-0)² = 1
+    # b=0: h_s=[1,1]: hᵀWh = 1+2+0+1 = 4; h_l=[1,0]: 1 -> (4-1)² = 9
+    # b=1: h_s=[0,1]: 1; h_l=[1,-1]: W h = [-1,-1], hᵀWh = -1+1 = 0 -> (1-0)² = 1
     # mean = 5
     w = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
-    es = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
-    el = torch.tensor([[1.0, 0.0], [1.0, -1.0]])
-    assert dual_projection_loss(es, el, w).item() == pytest.approx(5.0)
+    hs = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    hl = torch.tensor([[1.0, 0.0], [1.0, -1.0]])
+    assert dual_projection_loss(hs, hl, w).item() == pytest.approx(5.0)
+    # quadratic in W: doubling W quadruples the loss (on the projections it would be 2⁶)
+    assert dual_projection_loss(hs, hl, 2 * w).item() == pytest.approx(20.0)
 
 
 def test_dual_projection_w_gets_gradient_from_both_branches() -> None:

@@ -110,6 +110,13 @@ def test_age_loss_is_cqr_and_skips_nan() -> None:
     # e = 2.5 - pred = [1.5, 0.5, -0.5]: 0.14*1.5 + 0.5*0.5 + (0.86-1)*(-0.5)
     assert age_loss(pred, y, q).item() == pytest.approx(0.21 + 0.25 + 0.07)
     assert age_loss(pred, y[:, None], q).item() == pytest.approx(0.53)
+    # through a head, an unknown age with an unknown weight leaves every gradient finite
+    torch.manual_seed(0)
+    head = AgeHead(HeadConfig(in_dim=4, hidden=8, dropout=0.0, quantiles=q))
+    loss = age_loss(head(torch.randn(2, 4)), y, q, weight=torch.tensor([1.0, float("nan")]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters() if p.grad is not None)
 
 
 def _hetero(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -61,6 +61,23 @@ CASES: dict[str, tuple[Callable[[], bytes], Callable[[], bytes]]] = {
         ),
         lambda: figures.fast_rotator_panel(NO_XY, [], None, {}),
     ),
+    "W diagnostics": (
+        lambda: figures.w_diagnostics_curves(
+            [
+                {
+                    "epoch": e,
+                    "w_norm": 5 - 0.1 * e,
+                    "w_eig": 1.0,
+                    "train_cov": 2 / (e + 1),
+                    "val_cov": 3 / (e + 1),
+                    "train_dual": 1.0,
+                    "val_dual": 0.0,
+                }
+                for e in range(3)
+            ]
+        ),
+        lambda: figures.w_diagnostics_curves([]),
+    ),
 }
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import fsspec
 import lightning as L
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from desa.config import LoopSettings, TrainingSettings
+from desa.models.dualformer import DualFormer, DualFormerConfig, w_diagnostics
 from desa.models.heads import BinaryHead, HeadConfig
 from desa.models.layers import Standardize
 from desa.training.checkpoints import CheckpointError, model_state, read_checkpoint
 from desa.training.data import ArrayBatches, ChunkBatchSampler, batch_loader
-from desa.training.fit import LAST, EmptySplitError, fit
-from desa.training.tasks import HeadTask
+from desa.training.fit import LAST, EmptySplitError, checkpoint_history, fit
+from desa.training.tasks import DualFormerTask, HeadTask
 
 CONFIG = HeadConfig(in_dim=4, hidden=8, dropout=0.2)  # dropout: the RNG matters on resume
 LOOP = LoopSettings(max_epochs=6, batch_size=8, lr=1e-2, patience=50)
@@ -165,3 +168,51 @@ def test_fit_reports_each_epoch_done_out_of_max_epochs(tmp_path) -> None:
         on_epoch=lambda done, total: calls.append((done, total)),
     )
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_dualformer_fit_logs_w_and_the_loss_terms_per_epoch(tmp_path) -> None:
+    cfg = DualFormerConfig.demo()
+    rng = np.random.default_rng(0)
+
+    def pairs(n: int) -> ArrayBatches:
+        return ArrayBatches(
+            {
+                "spec": rng.normal(size=(n, cfg.spec_tokens)).astype("f4"),
+                "lc": rng.normal(size=(n, cfg.lc_tokens)).astype("f4"),
+                "priors": rng.normal(size=(n, cfg.n_priors)).astype("f4"),
+                "kic": np.arange(n),
+            }
+        )
+
+    train, val = pairs(32), pairs(16)
+    sample = lambda d: ChunkBatchSampler(np.zeros(len(d)), 8, shuffle=False, min_batch=2)  # noqa: E731
+    torch.manual_seed(0)
+    task = DualFormerTask(
+        DualFormer(cfg), lr=1e-3, weight_decay=0.0, max_epochs=3, seed=1, identity={}
+    )
+    result = fit(
+        task,
+        batch_loader(train, sample(train)),
+        batch_loader(val, sample(val)),
+        name="dual",
+        checkpoint_dir=str(tmp_path),
+        loop=LOOP.model_copy(update={"max_epochs": 3}),
+        training=TRAINING,
+        log=lambda _: None,
+    )
+    wanted = {"w_norm", "w_eig", "train_cov", "train_dual", "val_cov", "val_dual"}
+    assert len(result.history) == 3
+    for row in result.history:
+        assert wanted <= row.keys() and all(np.isfinite(row[k]) for k in wanted)
+    # the last epoch's W diagnostics are those of the trained W
+    last = w_diagnostics(task.model.W)
+    assert result.history[-1]["w_norm"] == pytest.approx(last["w_norm"], rel=1e-5)
+    assert result.history[-1]["w_eig"] == pytest.approx(last["w_eig"], rel=1e-5)
+    # the CSV log has one row per epoch with every column
+    log = pd.read_csv(tmp_path / "logs" / "version_0" / "metrics.csv")
+    assert wanted <= set(log.columns)
+    assert log.groupby("epoch")["w_norm"].count().tolist() == [1, 1, 1]
+    # the best checkpoint keeps the history up to its own epoch
+    fs, path = fsspec.core.url_to_fs(result.best_path)
+    checkpoint = read_checkpoint(fs, path)
+    assert checkpoint_history(checkpoint) == result.history[: checkpoint["epoch"] + 1]
