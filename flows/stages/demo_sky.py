@@ -45,7 +45,7 @@ def build_sky_task(settings: Settings) -> StageResult:
 
 STAGE = StageDef(
     name=NAME,
-    version="1",
+    version="2",  # 2: composite binaries, ellipsoidal variation, activity
     writes=("mirror/ (the synthetic archive)", "mirror/truth/*.parquet"),
     reads=(),
     config=lambda s: {
