@@ -312,7 +312,7 @@ def _median_filter(arm: np.ndarray, width: int) -> np.ndarray:
 def _continuum_basis(n: int, degree: int) -> np.ndarray:
     """Orthonormal basis (n, degree+1) of the polynomials of `degree` in pixel index.
 
-    The least-squares fit of every row is then (Y @ Q) @ Q.T. Pixel index is mapped to [-1, 1]
+    The least-squares fit of every row is then (Y Q) Q^T. Pixel index is mapped to [-1, 1]
     first: the same polynomials, but a well-conditioned Vandermonde matrix (index**5 reaches
     2e16 on an arm).
     """
@@ -329,7 +329,10 @@ def _normalise(resampled: np.ndarray, recipe: SpectraRecipe) -> tuple[np.ndarray
         values = _median_filter(resampled[:, arm], recipe.medfilt_width)
         basis = _continuum_basis(values.shape[1], recipe.poly_degree)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            values = values / ((values @ basis) @ basis.T)
+            # einsum, not BLAS: a BLAS product's rounding depends on the batch's row count, and
+            # a row's result must not depend on which rows share its shard (SIGKILL reruns).
+            fit = np.einsum("rk,pk->rp", np.einsum("rp,pk->rk", values, basis), basis)
+            values = values / fit
             mu = values.mean(axis=1, keepdims=True)
             sigma = values.std(axis=1, keepdims=True)
             lo = mu - recipe.clip_sigma * sigma

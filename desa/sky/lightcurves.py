@@ -9,6 +9,8 @@ quarters) and then cut into quarters with the real cadence numbers, start times 
 - granulation: AR(1) red noise; white noise from photon statistics at the star's Kepler
   magnitude (`physics.kepler_cadence_noise`);
 - eclipses: trapezoid primary and secondary dips at the EB period for eclipsing binaries;
+- ellipsoidal variation of close binaries (eclipsing or not): a cos(4 pi phase) term with
+  minima at the conjunctions (`physics.ellipsoidal_amplitude_ppm`);
 - per quarter: a different PDC flux level (aperture changes each season), SAP = PDC x the flux
   fraction in the aperture x slow systematics and thermal ramps after data gaps;
 - real blemishes: NaN-TIME monthly downlink gaps, a no-data run with finite TIME and NaN fluxes
@@ -48,11 +50,15 @@ class LightCurveParams:
     eb_depth1: float = 0.0
     eb_depth2: float = 0.0
     eb_duration: float = 0.0  # d
+    orb_period: float = float("nan")  # d; orbit of a close binary (NaN = none)
+    orb_t0: float = float("nan")  # BKJD of the primary's conjunction
+    ell_amp_ppm: float = 0.0  # ellipsoidal semi-amplitude
 
     @classmethod
     def from_truth(cls, row: Any) -> LightCurveParams:
         """From a row (namedtuple or Series) of `population.draw_stars`."""
         eb = bool(getattr(row, "is_eb", False))
+        ell = float(getattr(row, "ell_amp_ppm", 0.0) or 0.0)
         return cls(
             kepmag=float(row.kepmag),
             prot=float(row.prot),
@@ -64,6 +70,9 @@ class LightCurveParams:
             eb_depth1=float(row.eb_depth1) if eb else 0.0,
             eb_depth2=float(row.eb_depth2) if eb else 0.0,
             eb_duration=float(row.eb_duration) if eb else 0.0,
+            orb_period=float(row.orbital_period) if ell > 0 else float("nan"),
+            orb_t0=float(row.orb_t0) if ell > 0 else float("nan"),
+            ell_amp_ppm=ell,
         )
 
 
@@ -129,6 +138,12 @@ def eclipse_signal(
     return -depth1 * dip(d_primary) - depth2 * dip(d_secondary)
 
 
+def ellipsoidal_signal(t: np.ndarray, period: float, t0: float, amp_ppm: float) -> np.ndarray:
+    """Relative flux of a tidally distorted star: -A cos(4 pi (t - t0) / P), faintest at the
+    conjunctions (phases 0 and 0.5) where its smallest cross-section faces us."""
+    return -1e-6 * amp_ppm * np.cos(4.0 * np.pi * (t - t0) / period)
+
+
 def red_noise(n: int, tau_d: float, ppm: float, rng: np.random.Generator) -> np.ndarray:
     """AR(1) noise with correlation time `tau_d` and rms `ppm` (relative units)."""
     phi = np.exp(-LONG_CADENCE_DAYS / tau_d)
@@ -175,6 +190,8 @@ def simulate_light_curve(
             params.eb_depth2,
             params.eb_duration,
         )
+    if params.ell_amp_ppm > 0.0:
+        signal += ellipsoidal_signal(t_all, params.orb_period, params.orb_t0, params.ell_amp_ppm)
     flux0 = float(kepler_flux(params.kepmag))
 
     out = []

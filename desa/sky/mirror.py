@@ -33,7 +33,7 @@ from desa.sky.kepler_files import write_llc
 from desa.sky.lamost_files import lamost_filename, write_bytes_atomic, write_lamost_spectrum
 from desa.sky.lightcurves import LightCurveParams, simulate_light_curve
 from desa.sky.population import SkyConfig, draw_stars, draw_visits, rng_for
-from desa.sky.spectra import observe
+from desa.sky.spectra import Companion, observe
 from desa.surveys.kepler import QUARTERS, llc_filename
 
 LAMOST_FITS_DIR = "lamost/dr8/v2.0/fits"
@@ -148,6 +148,18 @@ def _lamost_header(visit: Any, snr: dict[str, float], rng: np.random.Generator) 
     }
 
 
+def _companion(star: pd.Series, rv2: float) -> Companion | None:
+    """The unresolved companion of a binary on the night of a visit (None for a single)."""
+    if not star["is_binary"]:
+        return None
+    return Companion(
+        teff=float(star["teff2"]),
+        logg=float(star["logg2"]),
+        radius_ratio=float(star["radius2"] / star["radius"]),
+        rv_kms=float(rv2),
+    )
+
+
 def _write_spectra(
     visits: pd.DataFrame,
     *,
@@ -173,6 +185,8 @@ def _write_spectra(
             start_pixel=visit.start_pixel,
             n_pixels=visit.n_pixels,
             helio_rv_kms=visit.helio_rv,
+            log_rhk=star["log_rhk"],
+            companion=_companion(star, visit.rv2),
         )
         snr = {f"snr{b}": round(v, 2) for b, v in spec.snr.items()}
         # DR9 files without a normalized spectrum have NORM=0 (real obsids 101002, 101012).

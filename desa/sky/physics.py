@@ -12,6 +12,10 @@ demo sky has something true to learn; none is meant to replace stellar models:
 - rotation: Barnes 2007 gyrochronology P = a [(B-V)0 - c]^b t^n (ApJ 669, 1167) with
   (B-V)0 from Teff by inverting Ballesteros 2012 (EPL 97, 34008); activity amplitude falls
   with the Rossby number P / tau_c, tau_c of Cranmer & Saar 2011 (ApJ 741, 54);
+- chromospheric activity: log R'HK from the Rossby number (Mamajek & Hillenbrand 2008), turned
+  into Ca II H&K core-emission equivalent widths over the stellar continuum;
+- close binaries: ellipsoidal variation of a tidally distorted primary (Morris 1985; Faigler &
+  Mazeh 2011);
 - Kepler: median PDCSAP flux and long-cadence noise of a Kepler magnitude (fitted to real DR25
   files).
 """
@@ -105,6 +109,49 @@ def activity_amplitude_ppm(rossby: np.ndarray) -> np.ndarray:
     falling as Ro^-1.2 (a rough fit to the Rper-Rossby trend of McQuillan et al. 2014); the Sun
     (Ro ~ 2) comes out near 400 ppm."""
     return 15000.0 * (np.clip(rossby, 0.08, None) / 0.1) ** -1.2
+
+
+def log_rhk_from_rossby(rossby: np.ndarray) -> np.ndarray:
+    """Chromospheric Ca II H&K activity log R'HK of a dwarf from its Rossby number.
+
+    Mamajek & Hillenbrand 2008 (ApJ 687, 1264) eq. 5, Ro = 0.808 - 2.966 (log R'HK + 4.52),
+    inverted; it tops out at -4.25 for Ro -> 0 (saturation) and is floored at the basal level
+    -5.1 of inactive stars (Wright et al. 2004, ApJS 152, 261). The Sun (Ro ~ 2) gives -4.92.
+    """
+    log_rhk = -4.52 + (0.808 - np.clip(np.asarray(rossby, dtype=float), 0.0, None)) / 2.966
+    return np.maximum(log_rhk, -5.1)
+
+
+_SIGMA_SB = 5.670374e-8  # W m^-2 K^-4
+_PLANCK_2HC2 = 1.191043e-16  # 2 h c^2, W m^2 sr^-1
+_HC_OVER_K_M = 1.438777e-2  # hc/k, m K
+CA_HK_WAVE_AA = 3950.0  # between Ca II H (3969.6 Å) and K (3934.8 Å)
+
+
+def hk_emission_ew(log_rhk: np.ndarray, teff: np.ndarray) -> np.ndarray:
+    """Equivalent width (Å, H and K together) of the chromospheric core emission.
+
+    R'HK is the H+K emission flux over the bolometric flux sigma Teff^4 (Noyes et al. 1984), so
+    EW = R'HK sigma Teff^4 / (pi B_lambda(3950 Å, Teff)) in Å of the local continuum: ~0.1 Å for
+    the Sun, ~1 Å for an active K dwarf, whose faint blue continuum makes the same R'HK stand out.
+    """
+    t = np.asarray(teff, dtype=float)
+    lam = CA_HK_WAVE_AA * 1e-10
+    b_lambda = _PLANCK_2HC2 / lam**5 / np.expm1(_HC_OVER_K_M / (lam * t))  # W m^-3 sr^-1
+    return 10 ** np.asarray(log_rhk) * _SIGMA_SB * t**4 / (np.pi * b_lambda) * 1e10  # m -> Å
+
+
+def ellipsoidal_amplitude_ppm(
+    mass_ratio: np.ndarray, radius_rsun: np.ndarray, a_rsun: np.ndarray, sin_i: np.ndarray
+) -> np.ndarray:
+    """Semi-amplitude (ppm) of the primary's ellipsoidal variation, a cos(4 pi phase) term.
+
+    A = alpha q (R1/a)^3 sin^2 i (Morris 1985, ApJ 295, 143; Faigler & Mazeh 2011, MNRAS 415,
+    3921, eq. 2) with alpha = 0.15 (15 + u)(1 + g) / (3 - u) = 1.37 for limb darkening u = 0.6
+    and gravity darkening g = 0.4 of a solar-type star.
+    """
+    alpha = 0.15 * (15.0 + 0.6) * (1.0 + 0.4) / (3.0 - 0.6)
+    return 1e6 * alpha * mass_ratio * (radius_rsun / a_rsun) ** 3 * sin_i**2
 
 
 def kepler_flux(kepmag: np.ndarray) -> np.ndarray:

@@ -7,8 +7,13 @@ documented and cited:
 - subgiants and red giants (RGB and red clump) are drawn in radius along rough tracks;
 - extinction grows with distance (~0.35 mag/kpc in V towards the Kepler field);
 - binaries are over-luminous by -2.5 log10(1 + L2/L1) (up to 0.75 mag for twins), with
-  Keplerian RV amplitudes, photocentre wobble -> RUWE, tidal synchronisation below 10 d;
+  Keplerian RV amplitudes, photocentre wobble -> RUWE, tidal synchronisation below 10 d; the
+  companion is a main-sequence star whose Teff, log g and radius feed the composite spectrum
+  (its lines move with K2 = K1 / q), close pairs show ellipsoidal variation and eclipses whose
+  depth ratio is the surface-brightness ratio; their RUWE stays single-like (tiny orbits);
 - rotation: gyrochronology periods, no braking above the Kraft break (6250 K);
+- activity: log R'HK from the Rossby number with cycle scatter (Ca II H&K emission in spectra),
+  spot amplitude falling with the Rossby number (light curves);
 - kinematics: age-velocity dispersion relation sigma ~ t^0.35 (Holmberg et al. 2009) around the
   solar motion of Schoenrich et al. 2010, projected on the sky into RV and proper motion.
 """
@@ -36,11 +41,13 @@ from desa.sky.physics import (
     bp_rp_from_teff,
     bv_from_teff,
     convective_turnover_days,
+    ellipsoidal_amplitude_ppm,
     g_minus_ks_from_teff,
     gyro_period,
     kepler_cadence_noise,
     kepler_flux,
     log_g,
+    log_rhk_from_rossby,
     main_sequence,
     ms_lifetime_gyr,
 )
@@ -85,7 +92,9 @@ class SkyConfig:
     """Sizes and fractions of the synthetic sky (defaults follow the issue's proportions)."""
 
     n_stars: int = 300
-    binary_fraction: float = 0.25
+    # Raghavan et al. 2010 (ApJS 190, 1): 46% of solar-type stars have companions; orbits are
+    # weighted towards close ones (below) so that the binary tasks have positives to score.
+    binary_fraction: float = 0.45
     subgiant_fraction: float = 0.10
     giant_fraction: float = 0.08
     outside_fraction: float = 0.10  # of LAMOST-observed stars: outside the Kepler field
@@ -231,7 +240,9 @@ def _binaries(
     p_orb = np.where(role == "eclipsing_binary", rng.uniform(1.0, 6.0, n), p_orb)
     q = np.where(is_bin, rng.uniform(0.25, 1.0, n), np.nan)
     m2 = q * p["mass"]
-    l2, r2, _ = main_sequence(np.nan_to_num(m2, nan=0.5), np.full(n, 0.3), p["feh"])
+    # Coeval companion: t_MS ~ M^-2.5, so it is q^2.5 as far through its main sequence.
+    frac2 = p["frac_ms"] * np.nan_to_num(q, nan=1.0) ** 2.5
+    l2, r2, t2 = main_sequence(np.nan_to_num(m2, nan=0.5), frac2, p["feh"])
     flux_ratio = np.where(is_bin, l2 / p["lum"], 0.0)
     delta_mag = -2.5 * np.log10(1.0 + flux_ratio)
 
@@ -247,8 +258,19 @@ def _binaries(
     a_rsun = 4.2083 * m_tot ** (1 / 3) * np.nan_to_num(p_orb, nan=1.0) ** (2 / 3)
     eb_duration = np.where(is_eb, p_orb / np.pi * (p["radius"] + r2) / a_rsun, np.nan)
     eb_depth1 = np.where(is_eb, rng.uniform(0.02, 0.3, n), np.nan)
-    eb_depth2 = eb_depth1 * rng.uniform(0.05, 0.9, n)
-    eb_t0 = np.where(is_eb, 131.5 + rng.uniform(0, 1, n) * np.nan_to_num(p_orb), np.nan)
+    # Circular orbits: the eclipse depths are in the ratio of the surface brightnesses,
+    # ~(T2/T1)^4 bolometrically (Kopal 1959).
+    eb_depth2 = eb_depth1 * np.clip((t2 / p["teff"]) ** 4, 0.02, 1.0)
+    # Epoch of the primary's conjunction (BKJD), which eclipses and ellipsoidal minima share.
+    orb_t0 = np.where(is_bin, 131.5 + rng.uniform(0, 1, n) * np.nan_to_num(p_orb), np.nan)
+    close = kind == "close"
+    # A primary cannot outgrow its Roche lobe (Eggleton 1983, ApJ 268, 368: r_L/a =
+    # 0.49 Q^(2/3) / (0.6 Q^(2/3) + ln(1 + Q^(1/3))), Q = M1/M2); such pairs would be contact
+    # binaries, which the sky does not model, so the distortion stops at the lobe.
+    big_q = 1.0 / np.nan_to_num(q, nan=1.0)
+    roche = 0.49 * big_q ** (2 / 3) / (0.6 * big_q ** (2 / 3) + np.log1p(big_q ** (1 / 3)))
+    r1_over_a = np.minimum(p["radius"] / a_rsun, roche)
+    ell_amp = ellipsoidal_amplitude_ppm(q, r1_over_a, 1.0, sin_i)
     rv_variable = is_bin & (rv_amp > 5.0) & (np.nan_to_num(p_orb, nan=np.inf) < 3000)
     return {
         "is_binary": is_bin,
@@ -258,15 +280,22 @@ def _binaries(
         "delta_mag": delta_mag,
         "orbital_period": p_orb,
         "rv_amp": rv_amp,
+        # The companion's RV semi-amplitude K2 = K1 M1 / M2 (its lines move opposite).
+        "rv2_amp": np.where(is_bin, rv_amp / q, 0.0),
         "rv_phase": rng.uniform(0, 2 * np.pi, n),
         "rv_variable": rv_variable,
         "is_eb": is_eb,
         "eb_period": np.where(is_eb, p_orb, np.nan),
-        "eb_t0": eb_t0,
+        "eb_t0": np.where(is_eb, orb_t0, np.nan),
         "eb_depth1": eb_depth1,
         "eb_depth2": np.where(is_eb, eb_depth2, np.nan),
         "eb_duration": eb_duration,
-        "synchronized": kind == "close",
+        "synchronized": close,
+        "orb_t0": orb_t0,
+        "ell_amp_ppm": np.where(close, ell_amp, 0.0),
+        "teff2": np.where(is_bin, t2, np.nan),
+        "radius2": np.where(is_bin, r2, np.nan),
+        "logg2": np.where(is_bin, log_g(np.nan_to_num(m2, nan=0.5), r2), np.nan),
         "_m_tot": m_tot,
     }
 
@@ -425,6 +454,10 @@ def _rotation(rng: np.random.Generator, p: dict, b: dict, stage: np.ndarray, kep
     rossby = prot / tau_c
     amp = activity_amplitude_ppm(rossby) * 10 ** rng.normal(0, 0.15, n)
     amp = np.where(stage == "giant", 30.0, amp)
+    # Chromospheric activity follows rotation through the Rossby number; cycles and
+    # rotational modulation scatter a single visit by ~0.05 dex (Baliunas et al. 1995).
+    log_rhk = log_rhk_from_rossby(rossby) + rng.normal(0, 0.05, n)
+    log_rhk = np.where(stage == "giant", -5.1, np.clip(log_rhk, -5.1, -4.0))
     # Granulation: larger and slower in luminous, low-gravity stars (amplitude ~ sqrt(L/M)).
     lm = p["lum"] / p["mass"]
     gran_ppm = 10.0 + 25.0 * np.sqrt(lm)
@@ -441,6 +474,7 @@ def _rotation(rng: np.random.Generator, p: dict, b: dict, stage: np.ndarray, kep
         "prot": prot,
         "rossby": rossby,
         "rot_amp_ppm": amp,
+        "log_rhk": log_rhk,
         "gran_ppm": gran_ppm,
         "gran_tau_d": gran_tau,
         "cadence_noise_ppm": noise_ppm,
@@ -784,9 +818,11 @@ def assign_visits(
             spid, fiberid = slot
             when = plan["date_obs"].to_pydatetime()
             mjd = _mjd(when)
-            rv = star.rv_sys
+            rv, rv2 = star.rv_sys, np.nan
             if star.is_binary:
-                rv += star.rv_amp * np.sin(2 * np.pi * mjd / star.orbital_period + star.rv_phase)
+                orbit = np.sin(2 * np.pi * mjd / star.orbital_period + star.rv_phase)
+                rv += star.rv_amp * orbit
+                rv2 = star.rv_sys - star.rv2_amp * orbit  # the companion, in antiphase
             if rng.uniform() < 0.06:  # a blue-cut file as the real 3751-pixel DR8 one
                 start, n_pix = 158, 3751
             else:
@@ -815,6 +851,7 @@ def assign_visits(
                     "data_v": plan["data_v"],
                     "helio_rv": round(plan["helio_rv"] + rng.normal(0, 0.05), 5),
                     "rv": rv,
+                    "rv2": rv2,
                     "z": round((rv + z_sigma * rng.standard_normal()) / C_KMS, 8),
                     "z_err": round(z_sigma * rng.uniform(0.7, 1.3) / C_KMS, 8),
                     "start_pixel": start,

@@ -10,6 +10,11 @@
   with [Fe/H] and towards cool stars; Mg b, Na D and K I are stronger at high gravity (dwarfs),
   the Ca triplet at low gravity (giants). Profiles are Gaussian at R = 1800 (FWHM = λ/1800),
   widened for Balmer wings and strong damped lines, Doppler-shifted by the star's RV.
+- Chromospheric activity: emission cores in Ca II H&K with the equivalent width that the
+  star's log R'HK implies (`physics.hk_emission_ew`), and a weaker Hα core fill-in.
+- Binaries: the companion's own spectrum (its Teff, log g, the primary's [Fe/H]) at its own RV,
+  weighted by the surface-area and surface-brightness ratio, is added to the primary's
+  (a composite, SB2-like spectrum whose lines split when the RVs differ).
 - Telluric O2 / H2O bands do not follow the star: they sit at the heliocentric-corrected
   topocentric wavelengths.
 - Noise: photon counts scaled to a target g-band SNR; σ = sqrt(counts) (+ 2 e- read noise), so
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from desa.sky.physics import C_KMS
+from desa.sky.physics import C_KMS, hk_emission_ew
 
 LOG_WAVE0 = 3.5682
 DLOG = 1e-4
@@ -126,13 +131,33 @@ def instrument_response(wave: np.ndarray) -> np.ndarray:
     return broad * blue_edge * dichroic
 
 
+def planck(wave: np.ndarray | float, teff: float) -> np.ndarray | float:
+    """Planck B_λ(T) up to a constant factor (λ in Å)."""
+    return wave**-5 / np.expm1(HC_OVER_K_AA / (wave * teff))
+
+
 def blackbody(wave: np.ndarray, teff: float) -> np.ndarray:
     """Planck B_λ(T), arbitrary units (λ in Å), normalised to its value at 5500 Å."""
+    return planck(wave, teff) / planck(5500.0, teff)
 
-    def planck(lam: np.ndarray | float) -> np.ndarray | float:
-        return lam**-5 / np.expm1(HC_OVER_K_AA / (lam * teff))
 
-    return planck(wave) / planck(5500.0)
+@dataclass(frozen=True)
+class Companion:
+    """The unresolved companion of a binary, as its spectrum needs it."""
+
+    teff: float
+    logg: float
+    radius_ratio: float  # R2 / R1
+    rv_kms: float
+
+
+# Ca II K, H and Hα rest wavelengths (vacuum Å) of the chromospheric emission cores.
+_HK_CORES = np.array([3934.78, 3969.59])
+_H_ALPHA = 6564.61
+_CORE_SIGMA_AA = 0.4  # intrinsic width of the emission reversal (~0.5-1 Å FWHM, K2 peaks)
+# Hα core fill-in per unit H+K emission: the chromospheric Hα excess flux of FGK dwarfs is a
+# fraction of the Ca II H+K one (e.g. Cincunegui et al. 2007, A&A 469, 309, Fig. 8); 0.3 here.
+_H_ALPHA_PER_HK = 0.3
 
 
 def line_strengths(teff: float, logg: float, feh: float) -> np.ndarray:
@@ -187,11 +212,43 @@ def model_spectrum(
     feh: float,
     rv_kms: float,
     helio_rv_kms: float = 0.0,
+    *,
+    log_rhk: float | None = None,
+    companion: Companion | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(noise-free flux, continuum) on `wave` in arbitrary units; flux/continuum is normalised.
 
     Stellar lines are shifted by (1 + rv/c); telluric bands by (1 + helio_rv/c) only.
+    `log_rhk` adds chromospheric emission cores; `companion` adds the companion's spectrum,
+    scaled against the primary's by (R2/R1)^2 B_λ(T2) / B_λ(T1).
     """
+    flux, continuum = _photosphere(wave, teff, logg, feh, rv_kms, log_rhk)
+    if companion is not None:
+        flux2, continuum2 = _photosphere(
+            wave, companion.teff, companion.logg, feh, companion.rv_kms, None
+        )
+        scale = companion.radius_ratio**2 * planck(5500.0, companion.teff) / planck(5500.0, teff)
+        flux, continuum = flux + scale * flux2, continuum + scale * continuum2
+    telluric_shift = 1.0 + helio_rv_kms / C_KMS
+    tau = np.zeros(wave.size)
+    for lo, hi, depth in _TELLURIC:
+        lo_s, hi_s = lo * telluric_shift, hi * telluric_shift
+        edge = expit((wave - lo_s) / 2.0) - expit((wave - hi_s) / 2.0)
+        tau += depth * edge
+    return flux * np.exp(-tau), continuum
+
+
+def _emission(wave: np.ndarray, centres: np.ndarray, ew_aa: float) -> np.ndarray:
+    """Unit-area Gaussians (1/Å) at `centres`, each of equivalent width `ew_aa` (Å), at R."""
+    sigma = np.hypot(centres * FWHM_TO_SIGMA / RESOLUTION, _CORE_SIGMA_AA)
+    x = (wave[None, :] - centres[:, None]) / sigma[:, None]
+    return (ew_aa * np.exp(-0.5 * x**2) / (sigma[:, None] * np.sqrt(2 * np.pi))).sum(axis=0)
+
+
+def _photosphere(
+    wave: np.ndarray, teff: float, logg: float, feh: float, rv_kms: float, log_rhk: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(flux, continuum) of one star without telluric absorption (blackbody at 5500 Å = 1)."""
     continuum = blackbody(wave, teff) * instrument_response(wave)
     tau = np.zeros(wave.size)
     log_wave0 = float(np.log10(wave[0]))
@@ -218,13 +275,15 @@ def model_spectrum(
         x = wave[None, :] - heads[:, None]
         band = expit(x / 1.5) * np.exp(-np.clip(x, 0.0, None) / 60.0)
         tau += 0.9 * tio * (_TIO_STRENGTH[:, None] * band).sum(axis=0)
-
-    telluric_shift = 1.0 + helio_rv_kms / C_KMS
-    for lo, hi, depth in _TELLURIC:
-        lo_s, hi_s = lo * telluric_shift, hi * telluric_shift
-        edge = expit((wave - lo_s) / 2.0) - expit((wave - hi_s) / 2.0)
-        tau += depth * edge
-    return continuum * np.exp(-tau), continuum
+    flux = continuum * np.exp(-tau)
+    if log_rhk is not None:
+        # Emission fills the absorption cores: flux added over the local stellar continuum.
+        ew_hk = float(hk_emission_ew(log_rhk, teff))
+        flux = flux + continuum * _emission(wave, _HK_CORES * doppler, ew_hk / 2.0)
+        # The same flux ratio at Hα, over Hα's brighter local continuum.
+        ew_ha = _H_ALPHA_PER_HK * ew_hk * planck(3950.0, teff) / planck(_H_ALPHA, teff)
+        flux = flux + continuum * _emission(wave, np.array([_H_ALPHA * doppler]), ew_ha)
+    return flux, continuum
 
 
 @dataclass(frozen=True, eq=False)
@@ -260,10 +319,15 @@ def observe(
     start_pixel: int = 0,
     n_pixels: int = N_PIXELS_FULL,
     helio_rv_kms: float = 0.0,
+    log_rhk: float | None = None,
+    companion: Companion | None = None,
 ) -> SyntheticSpectrum:
-    """A noisy spectrum whose median g-band SNR is `snr_g`, with bad and masked pixels."""
+    """A noisy spectrum whose median g-band SNR is `snr_g`, with bad and masked pixels
+    (`log_rhk`, `companion`: see `model_spectrum`)."""
     wave = wavelength_grid(n_pixels, start_pixel)
-    model, continuum = model_spectrum(wave, teff, logg, feh, rv_kms, helio_rv_kms)
+    model, continuum = model_spectrum(
+        wave, teff, logg, feh, rv_kms, helio_rv_kms, log_rhk=log_rhk, companion=companion
+    )
     g = (wave >= SNR_BANDS["g"][0]) & (wave < SNR_BANDS["g"][1])
     # Counts scale: median sqrt(counts) over the g band = snr_g (Poisson noise).
     scale = snr_g**2 / float(np.median(model[g]))

@@ -45,7 +45,7 @@ def build_sky_task(settings: Settings) -> StageResult:
 
 STAGE = StageDef(
     name=NAME,
-    version="2",
+    version="2",  # composite binaries, ellipsoidal variation, activity; APOGEE; IOP Bouma
     writes=("mirror/ (the synthetic archive)", "mirror/truth/*.parquet"),
     reads=(),
     config=lambda s: {

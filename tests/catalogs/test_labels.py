@@ -163,7 +163,9 @@ def test_binary_labels_agree_with_the_truth(sky: Sky, labels: dict[str, pd.DataF
     binary, single = table[table["label"] == "binary"], table[table["label"] == "single"]
     assert len(binary) > 50 and len(single) > 300
     assert binary["is_binary"].mean() > 0.97  # precision of "binary"
-    assert (~single["is_binary"]).mean() > 0.8  # wide binaries are invisible to every method
+    # Wide binaries are invisible to every method: with 45% binaries (Raghavan et al. 2010)
+    # about a quarter of the "singles" have an undetected companion.
+    assert (~single["is_binary"]).mean() > 0.7
     assert table["label"].isna().sum() > 0
 
 

@@ -1,7 +1,7 @@
 """The whole chain on the demo sky: every model learns and is published, the comparison and
 the report are produced, the report opens in a browser, training resumes after SIGKILL.
 
-The tests of this module share one data root (the full demo sky, 300 stars, trained with
+The tests of this module share one data root (the full demo sky, 1000 stars, trained with
 the demo profile's settings) and run in file order.
 """
 

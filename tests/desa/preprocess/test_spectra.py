@@ -136,6 +136,19 @@ def test_batch_chunks_gaps_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     _assert_rows_equal_single(spectra, SpectraRecipe(mask_bad_pixels_before_fit=True))
 
 
+def test_a_row_is_bit_identical_whatever_rows_share_its_batch() -> None:
+    """A rerun after SIGKILL reprocesses spectra in other shards than an uninterrupted run, so
+    a row must not depend on its batch at all: exact equality, not a tolerance (a BLAS
+    product's rounding depends on the number of rows, which once flipped float32 pixels)."""
+    rng = np.random.default_rng(4)
+    pixels = np.arange(N_PIXELS)
+    rows = 1.0 + 0.3 * np.sin(pixels / 700.0) + 0.02 * rng.standard_normal((8, N_PIXELS))
+    batch, _ = spectra_module._normalise(rows, SpectraRecipe())
+    for i in range(len(rows)):
+        single, _ = spectra_module._normalise(rows[i : i + 1], SpectraRecipe())
+        np.testing.assert_array_equal(single[0], batch[i], err_msg=str(i))
+
+
 def test_nan_pixels_are_bridged_like_np_interp_over_the_finite_ones() -> None:
     s = _synthetic()
     flux = s.flux.copy()

@@ -14,6 +14,7 @@ from desa.sky.lightcurves import (
     LightCurveParams,
     QuarterLightCurve,
     eclipse_signal,
+    ellipsoidal_signal,
     quarter_grid,
     simulate_light_curve,
 )
@@ -120,3 +121,39 @@ def test_gaps_nans_and_quality_flags() -> None:
     # Quarter levels differ (PDC normalises each season separately).
     levels = [np.nanmedian(lc.pdcsap_flux) for lc in curves]
     assert len(set(np.round(levels))) == 3
+
+
+def _cos4_amplitude(t: np.ndarray, f: np.ndarray, period: float, t0: float) -> float:
+    """Least-squares amplitude of -cos(4 pi (t - t0) / P) in the relative flux (ppm)."""
+    phase = 4.0 * np.pi * (t - t0) / period
+    design = np.column_stack([np.ones_like(t), -np.cos(phase), np.sin(phase)])
+    coef, *_ = np.linalg.lstsq(design, f, rcond=None)
+    return float(coef[1] * 1e6)
+
+
+def test_close_binaries_show_ellipsoidal_variation_with_single_star_ruwe() -> None:
+    """Close pairs carry their binarity in the light curve, not in the astrometry: the
+    simulated curve of a non-eclipsing close binary holds the ellipsoidal term the truth
+    gives it, while close binaries' RUWE stays in the range of single stars."""
+    stars = draw_stars(SkyConfig(n_stars=600, max_quarters=3), seed=3)
+    close = stars[stars["binary_kind"] == "close"]
+    singles = stars[~stars["is_binary"]]
+    assert len(close) >= 20
+    assert (close["ruwe"] < 1.4).mean() > 0.95  # below the binary cut of the labels
+    assert close["ruwe"].median() == pytest.approx(singles["ruwe"].median(), abs=0.05)
+    assert (close["ell_amp_ppm"] > 0).all() and (singles["ell_amp_ppm"] == 0).all()
+
+    kepler = close[close["is_kepler_target"] & ~close["is_eb"]]
+    star = kepler.loc[(kepler["ell_amp_ppm"] / kepler["cadence_noise_ppm"]).idxmax()]
+    assert star["ell_amp_ppm"] > 3 * star["cadence_noise_ppm"] / np.sqrt(100)
+    params = LightCurveParams.from_truth(star)
+    curves = simulate_light_curve(params, [4, 5], rng_for(3, "lightcurve", int(star["kic"])))
+    t, f = _stitched(curves)
+    amplitude = _cos4_amplitude(t, f, star["orbital_period"], star["orb_t0"])
+    assert amplitude == pytest.approx(star["ell_amp_ppm"], rel=0.25)
+
+
+def test_ellipsoidal_signal_is_faintest_at_conjunction() -> None:
+    period, t0 = 1.7, 140.0
+    t = t0 + period * np.array([0.0, 0.25, 0.5, 0.75])
+    assert ellipsoidal_signal(t, period, t0, 800.0) == pytest.approx([-8e-4, 8e-4, -8e-4, 8e-4])

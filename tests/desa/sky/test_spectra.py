@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desa.sky.physics import C_KMS
+from desa.sky.physics import C_KMS, hk_emission_ew
 from desa.sky.spectra import (
     MASK_BITS,
     N_PIXELS_FULL,
+    Companion,
     model_spectrum,
     observe,
     wavelength_grid,
@@ -101,3 +102,52 @@ def test_bad_pixels_and_masks() -> None:
     assert spec.flux[-1] == 0.0 and spec.ormask[-1] == MASK_BITS["NODATA"]
     assert ((spec.andmask != 0) <= (spec.ormask != 0)).all()  # and-mask bits imply or-mask
     assert np.median(spec.normalization[spec.ivar > 0]) == pytest.approx(0.97, abs=0.05)
+
+
+def _velocity_ccf(residual: np.ndarray, template: np.ndarray, velocities: np.ndarray):
+    """Cross-correlation of `residual` with `template` shifted to each velocity (km/s)."""
+    use = (WAVE > 4000) & (WAVE < 6800)  # strong lines, no tellurics
+    out = []
+    for v in velocities:
+        shifted = np.interp(WAVE, WAVE * (1 + v / C_KMS), template)
+        out.append(np.sum(np.where(use, residual * shifted, 0.0)))
+    return np.array(out)
+
+
+def test_composite_spectrum_adds_the_companions_lines_at_its_velocity() -> None:
+    """A K-dwarf companion at +150 km/s: the composite minus the primary alone is the
+    companion's spectrum, its lines at the companion's velocity, not the primary's; and its
+    light dilutes the primary's lines."""
+    primary_rv, companion_rv = -20.0, 150.0
+    companion = Companion(teff=4700.0, logg=4.6, radius_ratio=0.75, rv_kms=companion_rv)
+    flux1, cont1 = model_spectrum(WAVE, 5900.0, 4.4, 0.0, primary_rv)
+    flux, cont = model_spectrum(WAVE, 5900.0, 4.4, 0.0, primary_rv, companion=companion)
+    added = (flux - flux1) / (cont - cont1)  # the companion's normalised spectrum
+    velocities = np.arange(-300.0, 301.0, 5.0)
+    ccf = _velocity_ccf(1.0 - added, 1.0 - _normalised(4700.0, 4.6, 0.0, 0.0), velocities)
+    assert velocities[np.argmax(ccf)] == pytest.approx(companion_rv, abs=15.0)
+    mg_b = np.abs(WAVE - 5185.05 * (1 + companion_rv / C_KMS)) < 1.0
+    assert 1.0 - added[mg_b].min() > 0.2  # a K dwarf's strong Mg b line
+    # The companion shines on the primary's lines: they are shallower in the composite.
+    h_beta = np.argmin(np.abs(WAVE - 4862.68 * (1 + primary_rv / C_KMS)))
+    assert (flux / cont)[h_beta] > (flux1 / cont1)[h_beta] + 0.02
+    # Its light adds in proportion to area and surface brightness (cooler: redder, fainter).
+    ratio = (cont - cont1) / cont1
+    assert 0.0 < ratio[WAVE < 4500].mean() < ratio[WAVE > 8000].mean() < 0.75**2
+
+
+def test_activity_fills_the_ca_ii_and_h_alpha_cores() -> None:
+    """More active (higher log R'HK) means brighter Ca II H&K and Hα cores, nothing else."""
+    quiet, cont = model_spectrum(WAVE, 5000.0, 4.6, 0.0, 0.0, log_rhk=-5.1)
+    active, _ = model_spectrum(WAVE, 5000.0, 4.6, 0.0, 0.0, log_rhk=-4.3)
+    gain = (active - quiet) / cont
+    for centre in (3934.78, 3969.59, 6564.61):
+        core = np.abs(WAVE - centre) < 1.0
+        assert gain[core].max() > 0.02, centre
+    far = (np.abs(WAVE - 3952.0) > 40) & (np.abs(WAVE - 6564.61) > 20)
+    assert np.abs(gain[far]).max() < 1e-3
+    # The emission equivalent width is the one log R'HK implies over the local continuum.
+    hk = np.abs(WAVE - 3952.0) < 40
+    ew = np.trapezoid(gain[hk], WAVE[hk])
+    expected = hk_emission_ew(-4.3, 5000.0) - hk_emission_ew(-5.1, 5000.0)
+    assert ew == pytest.approx(expected, rel=0.05)
