@@ -18,6 +18,8 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 # Prefect logs the ephemeral server's shutdown at exit, after pytest closed its capture.
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ.pop("PREFECT_API_URL", None)
+# Rich reads the width once, when the CLI's console is made at import: wide enough for tables.
+os.environ["COLUMNS"] = "200"
 
 # Debian's chromium, installed by scripts/install-test-packages.sh.
 CHROMIUM = Path("/usr/bin/chromium")

@@ -26,6 +26,7 @@ from desa.report.html import (
     render_report,
     with_section,
 )
+from desa.report.reading import comparison_limits, limits_section
 from desa.report.table import comparison_cells, directions, paired_cells
 from desa.training.embeddings import read_embeddings
 from flows.stage import StageContext, StageDef, StageResult
@@ -323,6 +324,8 @@ def report_task(ctx: StageContext) -> StageResult:
         reference=metrics["bootstrap"]["reference"],
     )
     page = with_section(page, apogee_section(metrics.get("apogee")))
+    limits = comparison_limits(ctx.settings.training.priors, metrics["models"])
+    page = with_section(page, limits_section(limits))
     paths = {
         "report": root.path("report", "index.html"),
         "explorer": root.path("report", "explorer.html"),
@@ -345,7 +348,7 @@ def report_task(ctx: StageContext) -> StageResult:
 
 REPORT = StageDef(
     name="report",
-    version="4",  # intervals, the paired comparison with DESA, the store's models, APOGEE
+    version="5",  # intervals, paired comparison, the store's models, APOGEE, reading guide
     writes=("report/index.html", "report/explorer.html"),
     reads=(
         ("evaluate", "metrics"),
@@ -354,7 +357,7 @@ REPORT = StageDef(
         ("labels", "pairs"),
         ("labels", "cmd"),
     ),
-    config=lambda s: {"neighbors": s.products.neighbors},
+    config=lambda s: {"neighbors": s.products.neighbors, "priors": list(s.training.priors)},
     body=lambda ctx: report_task(ctx),
     description="report/index.html (comparison and figures) and report/explorer.html.",
 )
