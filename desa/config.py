@@ -330,9 +330,10 @@ class Settings(BaseSettings):
 
     @property
     def mirror_url(self) -> str:
-        """URL of the demo mirror (file:// for a local data root)."""
+        """URL of the demo mirror (file:// for a local folder)."""
         if self.sky.mirror:
-            return self.sky.mirror.rstrip("/")
+            mirror = self.sky.mirror.rstrip("/")
+            return mirror if "://" in mirror else Path(mirror).resolve().as_uri()
         root = self.data_root.rstrip("/")
         if "://" in root:
             return f"{root}/mirror"

@@ -18,6 +18,15 @@ def test_demo_profile_reads_the_local_mirror(
     assert settings.archive.catalog_mirror_url == settings.mirror_url
 
 
+def test_a_mirror_given_as_a_folder_is_read_as_a_file_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DESA_SKY__MIRROR", str(tmp_path / "elsewhere"))
+    assert Settings().mirror_url == (tmp_path / "elsewhere").as_uri()
+    monkeypatch.setenv("DESA_SKY__MIRROR", "http://127.0.0.1:9/mirror/")
+    assert Settings().mirror_url == "http://127.0.0.1:9/mirror"
+
+
 def test_paper_profile_uses_real_archives(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESA_PROFILE", "paper")
     settings = Settings()
