@@ -81,12 +81,6 @@ class DualFormerConfig:
             raise ValueError("a shared input projection needs equal token dims")
         if self.rotary_dim % 2:
             raise ValueError(f"rotary dim {self.rotary_dim} must be even")
-        if self.n_priors < 0:
-            raise ValueError(f"n_priors must be >= 0; got {self.n_priors}")
-        if self.attention not in ("both", "self", "cross"):
-            raise ValueError(f"attention must be both, self or cross; got {self.attention!r}")
-        if self.projection not in ("transpose", "shared"):
-            raise ValueError(f"projection must be transpose or shared; got {self.projection!r}")
 
     @property
     def head_dim(self) -> int:
