@@ -43,7 +43,10 @@ def quantile_report(
     and its test coverage is reported per label and pooled, with the nominal level.
     """
     mid = len(quantiles) // 2
-    report: dict[str, float] = {"n_test": int(np.isfinite(y_test).any(axis=1).sum())}
+    report: dict[str, float] = {
+        "n_test": int(np.isfinite(y_test).any(axis=1).sum()),
+        "n_calibration": int(np.isfinite(y_cal).any(axis=1).sum()),
+    }
     calibrated = apply_calibration(pred_test, conformal_calibrate(pred_cal, y_cal, quantiles))
     inside = counted = 0
     for j, (name, scale) in enumerate(zip(names, scales, strict=True)):

@@ -68,7 +68,11 @@ def test_the_demo_chain_trains_every_model_and_each_learns(demo_env: DataRoot) -
     spectra = _summary(root, "train-spectra")
     for label in ("teff", "logg", "feh"):  # beats predicting the training median
         assert spectra[f"{label}_mae"] < spectra[f"{label}_constant_mae"], (label, spectra)
-    assert abs(spectra["coverage"] - spectra["coverage_nominal"]) <= 0.05, spectra
+    # Split-conformal coverage scatters with both the calibration and the test draw: allow
+    # three standard errors of the two together.
+    nominal = spectra["coverage_nominal"]
+    spread = nominal * (1 - nominal) * (1 / spectra["n_test"] + 1 / spectra["n_calibration"])
+    assert abs(spectra["coverage"] - nominal) <= 3 * spread**0.5, spectra
     for stage in ("train-spectra", "train-lightcurves"):
         losses = _summary(root, stage)
         assert losses["last_train_loss"] < losses["first_train_loss"], (stage, losses)

@@ -27,7 +27,7 @@ def test_quantile_report_on_a_hand_made_case() -> None:
         pred_test=pred_test,
         y_test=y_test,
     )
-    assert report["n_test"] == 3
+    assert report["n_test"] == 3 and report["n_calibration"] == 4
     assert report["x_mae"] == pytest.approx(10 * 1.5 / 3)
     assert report["x_rmse"] == pytest.approx(10 * np.sqrt(1.25 / 3))
     # the constant predictor is the training median, 3.0: errors 2, 1, 0
