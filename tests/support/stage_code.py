@@ -45,7 +45,7 @@ def code_hash(body: Callable[..., Any], first_party: tuple[str, ...] = FIRST_PAR
             if attribute is not None and isinstance(value, types.ModuleType):
                 value = getattr(value, attribute, None)
             if _plain(value):
-                pieces[(key[0], f"{key[1]}:{name}")] = f"{name}={value!r}"
+                pieces[(key[0], f"{key[1]}:{name}")] = f"{name}={_canonical(value)}"
             elif value is not None:
                 pending.append(value)
     # Sorted by content, not by module: a function moved unchanged keeps the hash.
@@ -86,6 +86,17 @@ def _plain(value: Any) -> bool:
     if isinstance(value, dict):
         return all(_plain(k) and _plain(v) for k, v in value.items())
     return False
+
+
+def _canonical(value: Any) -> str:
+    """repr with sets sorted: their order changes with each process's string hash seed."""
+    if isinstance(value, frozenset | set):
+        return "{" + ", ".join(sorted(_canonical(v) for v in value)) + "}"
+    if isinstance(value, tuple | list):
+        return type(value).__name__ + "(" + ", ".join(_canonical(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_canonical(k)}: {_canonical(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 def _tree(obj: types.FunctionType | type) -> tuple[ast.AST, dict[str, Any]]:
