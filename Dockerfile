@@ -21,6 +21,7 @@ COPY desa ./desa
 COPY catalogs ./catalogs
 COPY storage ./storage
 COPY flows ./flows
+COPY bench ./bench
 RUN pip install . && rm -rf build ./*.egg-info
 
 # Non-root. /data is created here so that a new named volume mounted on it is owned by desa.

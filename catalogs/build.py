@@ -96,12 +96,12 @@ def build_catalog(
     asked = url or f"vizier:{spec.source.catalog_id}/{spec.source.table or ''}"
     if url is None:
         assert isinstance(spec.source, VizierSource)
-        raw = root.local_path("raw", "catalogs", f"{spec.name}.tsv")
+        raw_path = root.raw_path("catalogs", f"{spec.name}.tsv")
         try:
-            result = fetch_vizier(spec.source.catalog_id, spec.source.table, raw)
+            result = fetch_vizier(spec.source.catalog_id, spec.source.table, raw_path, fs=root.fs)
         except CatalogFetchError as error:
             raise CatalogSourceError(spec.name, asked, str(error)) from error
-        raw_path, version_stamp = str(result.path), result.version_stamp
+        version_stamp = result.version_stamp
     else:
         raw_path = root.raw_path("catalogs", url.rpartition("/")[2].split("?")[0] or spec.name)
         # A changed source replaces the raw copy: never resume from an older version.

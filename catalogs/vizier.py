@@ -9,6 +9,7 @@ version stamp used to notice a new release. The file written is what
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,10 +20,11 @@ import fsspec
 import numpy as np
 from astropy.table import Table
 from astroquery.vizier import Vizier
+from fsspec.implementations.local import LocalFileSystem
 
 from catalogs.errors import CatalogFetchError, CatalogReadError
 from catalogs.readers import read_published, table_to_frame
-from storage.publish import publishing
+from storage.publish import atomic_write_bytes
 
 ALL_COLUMNS = ["**"]
 NO_ROW_LIMIT = -1
@@ -30,9 +32,10 @@ NO_ROW_LIMIT = -1
 
 @dataclass(frozen=True)
 class VizierResult:
-    """Where the table was written, the catalog's VizieR version stamp and the row count."""
+    """Where the table was written (a path in its filesystem), the catalog's VizieR version
+    stamp and the row count."""
 
-    path: Path
+    path: str
     version_stamp: str | None
     rows: int
 
@@ -40,12 +43,14 @@ class VizierResult:
 def fetch_vizier(
     catalog_id: str,
     table: str | None,
-    dest: Path,
+    dest: str | Path,
     *,
+    fs: fsspec.AbstractFileSystem | None = None,
     vizier: Callable[..., Any] | None = None,
     timeout_s: float = 600.0,
 ) -> VizierResult:
-    """Download VizieR table ``catalog_id/table`` to ``dest`` (VizieR TSV, written atomically).
+    """Download VizieR table ``catalog_id/table`` to ``dest`` in ``fs`` (default: the local
+    filesystem) as VizieR TSV, written atomically.
 
     ``table=None`` asks for a catalog that holds a single table. ``vizier`` is the client
     factory, called like astroquery's ``Vizier(columns=..., row_limit=..., catalog=...,
@@ -67,8 +72,8 @@ def fetch_vizier(
         f"fetched_at={datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}",
         f"rows={len(chosen)}",
     ]
-    write_vizier_tsv(chosen, dest, comments=comments)
-    return VizierResult(path=dest, version_stamp=version_stamp, rows=len(chosen))
+    write_vizier_tsv(chosen, dest, comments=comments, fs=fs)
+    return VizierResult(path=str(dest), version_stamp=version_stamp, rows=len(chosen))
 
 
 def vizier_version_stamp(
@@ -80,8 +85,15 @@ def vizier_version_stamp(
     return _version_stamp(client.get_catalog_metadata(catalog=catalog_id))
 
 
-def write_vizier_tsv(table: Table, dest: Path, *, comments: list[str]) -> None:
-    """Write ``table`` as VizieR ASU-TSV ('#' comments, header, units, dashes, rows).
+def write_vizier_tsv(
+    table: Table,
+    dest: str | Path,
+    *,
+    comments: list[str],
+    fs: fsspec.AbstractFileSystem | None = None,
+) -> None:
+    """Write ``table`` as VizieR ASU-TSV ('#' comments, header, units, dashes, rows) to
+    ``dest`` in ``fs`` (default: the local filesystem).
 
     The file appears at ``dest`` only once complete and readable back with the same row count.
     """
@@ -100,19 +112,15 @@ def write_vizier_tsv(table: Table, dest: Path, *, comments: list[str]) -> None:
     head.append("\t".join("-" * max(len(name), 1) for name in names))
     # pandas writes floats with repr, so no digits are lost on the way to text.
     rows = frame.to_csv(sep="\t", header=False, index=False, na_rep="", lineterminator="\n")
-
-    def same_rows(tmp: str) -> None:
-        written = len(read_published(tmp, "vizier_tsv"))
-        if written != len(frame):
-            raise CatalogReadError(tmp, f"wrote {written} rows, expected {len(frame)}")
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fs = fsspec.filesystem("file")
-    with (
-        publishing(fs, str(dest), validate=same_rows) as tmp,
-        open(tmp, "w", encoding="utf-8") as handle,
-    ):
-        handle.write("\n".join(head) + "\n" + rows)
+    data = ("\n".join(head) + "\n" + rows).encode("utf-8")
+    # The reader needs a local file; the check runs before anything reaches ``dest``.
+    with tempfile.TemporaryDirectory(prefix="desa-vizier-") as tmp:
+        local = Path(tmp, "table.tsv")
+        local.write_bytes(data)
+        written = len(read_published(local, "vizier_tsv"))
+    if written != len(frame):
+        raise CatalogReadError(str(dest), f"wrote {written} rows, expected {len(frame)}")
+    atomic_write_bytes(fs or LocalFileSystem(), str(dest), data)
 
 
 def _pick_table(tables: Any, catalog_id: str, table: str | None) -> Table:

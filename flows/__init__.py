@@ -1,5 +1,5 @@
-"""Prefect flows for every stage, the rebuild DAG and the `desa` CLI."""
+"""Prefect flows for every stage, the rebuild DAG and the `desa` CLI.
 
-from flows.env import apply_prefect_defaults
-
-apply_prefect_defaults()
+Importing this package changes nothing: the `desa` entry point (flows.entry) applies the
+Prefect defaults of flows.env before anything imports prefect.
+"""

@@ -341,7 +341,7 @@ def bench_fetch(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Download rate from a loopback archive and per-core read rates of both survey readers."""
-    from desa.bench.suite import fetch_benchmark
+    from bench.suite import fetch_benchmark
 
     _print_measures(fetch_benchmark(n_files=files, concurrency=concurrency), as_json)
 
@@ -352,7 +352,7 @@ def bench_preprocess(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Decode floor, reference path and our stage per core; peak worker memory at N and 4N."""
-    from desa.bench.suite import preprocess_benchmark
+    from bench.suite import preprocess_benchmark
 
     _print_measures(preprocess_benchmark(copies=copies), as_json)
 
@@ -366,7 +366,7 @@ def bench_train(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Training samples/s and FLOPs/sample per model and profile; MFU on a known CUDA GPU."""
-    from desa.bench.train import train_benchmark
+    from bench.train import train_benchmark
 
     if profile not in ("demo", "paper", "all"):
         raise typer.BadParameter(f"unknown profile {profile!r}", param_hint="--profile")
@@ -401,7 +401,7 @@ def bench_products(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Embedding throughput and UMAP fit / transform time at N and 4N."""
-    from desa.bench.products import products_benchmark
+    from bench.products import products_benchmark
 
     _print_measures(products_benchmark(n, profile), as_json)
 
@@ -414,7 +414,3 @@ def _print_measures(result: dict, as_json: bool) -> None:
     for key, value in result.items():
         table.add_row(key, f"{value:.3g}" if isinstance(value, float) else str(value))
     console.print(table)
-
-
-if __name__ == "__main__":
-    app()

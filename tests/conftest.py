@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from desa.testing import real_data_dir
+from bench.real_data import real_data_dir
+from flows.env import apply_prefect_defaults
 
 # Prefect state of the test run stays out of the user's home; set before flows import prefect.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="desa-test-prefect-")
@@ -20,6 +21,8 @@ os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ.pop("PREFECT_API_URL", None)
 # Rich reads the width once, when the CLI's console is made at import: wide enough for tables.
 os.environ["COLUMNS"] = "200"
+# What the `desa` entry point does before prefect is imported (the rest of the defaults).
+apply_prefect_defaults()
 
 # Debian's chromium, installed by scripts/install-test-packages.sh.
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,27 +1,42 @@
-"""Library packages never import prefect; they run and test without a server."""
+"""Library packages never import prefect; no shipped package holds or imports test tooling."""
 
 from __future__ import annotations
 
-import pkgutil
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
-import catalogs
-import desa
-import storage
+from tests.support.paths import REPO_ROOT
+
+LIBRARY = ("desa", "catalogs", "storage")
+# What pyproject's packages.find ships (tests/ is not among them).
+SHIPPED = (*LIBRARY, "flows", "bench")
 
 
-def _modules() -> list[str]:
-    names = []
-    for package in (desa, catalogs, storage):
-        prefix = package.__name__ + "."
-        names += [m.name for m in pkgutil.walk_packages(package.__path__, prefix)]
-    return names
+def _sources(packages: tuple[str, ...]) -> list[Path]:
+    """Every .py file of the packages, from the file tree: pkgutil skips folders without an
+    __init__.py, and with them every module inside."""
+    return sorted(p for name in packages for p in (REPO_ROOT / name).rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_every_package_folder_has_an_init() -> None:
+    folders = {path.parent for path in _sources(SHIPPED)}
+    missing = sorted(
+        str(f.relative_to(REPO_ROOT)) for f in folders if not (f / "__init__.py").is_file()
+    )
+    assert missing == [], f"package folders without __init__.py: {missing}"
 
 
 def test_library_modules_do_not_import_prefect() -> None:
-    modules = _modules()
+    modules = [_module_name(path) for path in _sources(LIBRARY)]
     assert "desa.surveys.lamost" in modules and "catalogs.crossmatch" in modules
+    assert "desa.training.fit" in modules  # a package pkgutil missed while it had no __init__
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
@@ -31,3 +46,27 @@ def test_library_modules_do_not_import_prefect() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def _imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_shipped_packages_hold_and_import_no_test_tooling() -> None:
+    sources = _sources(SHIPPED)
+    assert any(path.parts[-2:] == ("bench", "fetch.py") for path in sources)
+    testing = [str(p.relative_to(REPO_ROOT)) for p in sources if p.stem.startswith("testing")]
+    assert testing == [], f"test tooling belongs in tests/support/: {testing}"
+    importers = {
+        str(path.relative_to(REPO_ROOT)): sorted(
+            name for name in _imported(path) if name == "tests" or name.startswith("tests.")
+        )
+        for path in sources
+    }
+    assert {path: names for path, names in importers.items() if names} == {}

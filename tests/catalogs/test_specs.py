@@ -15,7 +15,7 @@ from catalogs.specs import (
     UrlSource,
     VizierSource,
 )
-from desa.testing import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 def _docs_rows() -> dict[str, str | None]:

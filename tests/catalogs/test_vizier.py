@@ -12,11 +12,15 @@ from astropy.table import MaskedColumn, Table
 from astroquery.utils.commons import TableList
 from astroquery.vizier import tests as vizier_tests
 
+from catalogs.build import build_catalog
 from catalogs.errors import CatalogFetchError
 from catalogs.normalize import read_catalog
 from catalogs.readers import read_published
 from catalogs.specs import SPECS
 from catalogs.vizier import fetch_vizier
+from storage.download import Downloader
+from storage.layout import DataRoot
+from storage.tables import read_parquet, read_parquet_metadata
 
 # A real VizieR answer shipped with astroquery's own tests (J/ApJ/706/83, Kang+ 2009).
 KANG_VOTABLE = Path(vizier_tests.__file__).parent / "data" / "kang2010.xml"
@@ -74,7 +78,7 @@ def test_fetch_asks_for_every_column_and_row_and_writes_a_readable_tsv(tmp_path:
     (client,) = FakeVizier.instances
     assert client.kwargs["columns"] == ["**"] and client.kwargs["row_limit"] == -1
     assert client.asked == ["J/ApJ/706/83/ysos", "metadata:J/ApJ/706/83"]
-    assert (result.path, result.version_stamp, result.rows) == (dest, "2019-10-04", 50)
+    assert (result.path, result.version_stamp, result.rows) == (str(dest), "2019-10-04", 50)
 
     original = _kang_tables()["J/ApJ/706/83/ysos"]
     frame = read_published(dest, "vizier_tsv")
@@ -108,9 +112,8 @@ def test_wrong_or_unnamed_table_is_refused_and_nothing_is_written(tmp_path: Path
     assert not dest.exists()
 
 
-def test_fetched_santos_table_normalises_with_masked_values_and_exact_ids(tmp_path: Path) -> None:
-    spec = SPECS["santos2019"]
-    columns: dict[str, Any] = {name: [1.5, 2.5] for name in spec.columns}
+def _santos_tables() -> TableList:
+    columns: dict[str, Any] = {name: [1.5, 2.5] for name in SPECS["santos2019"].columns}
     columns["KIC"] = [892834, 893033]
     columns["Prot"] = [13.61, 25.94]
     columns["DMK"] = MaskedColumn([0.1, 0.0], mask=[False, True])
@@ -120,9 +123,14 @@ def test_fetched_santos_table_normalises_with_masked_values_and_exact_ids(tmp_pa
     columns["Gaia"] = MaskedColumn([BIG_GAIA_ID, 0], mask=[False, True], dtype=np.int64)
     table = Table(columns)
     table["Prot"].unit = "d"
-    tables = TableList([("J/ApJS/244/21/table3", table)])
+    return TableList([("J/ApJS/244/21/table3", table)])
+
+
+def test_fetched_santos_table_normalises_with_masked_values_and_exact_ids(tmp_path: Path) -> None:
+    spec = SPECS["santos2019"]
     dest = tmp_path / "J_ApJS_244_21.tsv"
-    fetch_vizier("J/ApJS/244/21", "table3", dest, vizier=_factory(tables, _metadata("2022-06-14")))
+    factory = _factory(_santos_tables(), _metadata("2022-06-14"))
+    fetch_vizier("J/ApJS/244/21", "table3", dest, vizier=factory)
 
     normalised = read_catalog(dest, spec).table
     assert normalised["kic"].tolist() == [892834, 893033]
@@ -143,3 +151,21 @@ def test_version_stamp_alone_asks_only_for_metadata() -> None:
 
     assert vizier_version_stamp("J/ApJ/706/83", vizier=factory) == "2024-05-06"
     assert FakeVizier.instances[-1].asked == ["metadata:J/ApJ/706/83"]
+
+
+def test_a_vizier_catalog_builds_on_a_data_root_that_is_not_local(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    root = DataRoot(f"memory://vizier-{request.node.name}")
+    monkeypatch.setattr(
+        "catalogs.vizier.Vizier", _factory(_santos_tables(), _metadata("2022-06-14"))
+    )
+    try:
+        built = build_catalog(SPECS["santos2019"], root, None, Downloader(root.fs))
+        raw = root.raw_path("catalogs", "santos2019.tsv")
+        assert root.fs.cat_file(raw).startswith(b"#VizieR table J/ApJS/244/21/table3")
+        table = read_parquet(root.fs, built.path)
+        assert table["kic"].tolist() == [892834, 893033]
+        assert read_parquet_metadata(root.fs, built.path)["version_stamp"] == "2022-06-14"
+    finally:
+        root.fs.rm(root.path(), recursive=True)

@@ -1,3 +1,8 @@
+"""Prefect defaults: filled in by the `desa` entry point, never by importing flows."""
+
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +27,42 @@ def test_no_api_url_is_set_so_runs_are_ephemeral(
     assert "PREFECT_API_URL" not in environ
     assert environ["PREFECT_HOME"] == str(tmp_path / "fresh" / "state" / "desa" / "prefect")
     assert Path(environ["PREFECT_HOME"]).is_dir()  # prefect itself creates only the last level
+
+
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return {**env, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+def test_importing_flows_changes_no_environment_and_makes_no_folder(tmp_path: Path) -> None:
+    code = (
+        "import os\n"
+        "before = dict(os.environ)\n"
+        "import flows, flows.env\n"
+        "print(dict(os.environ) == before)\n"
+    )
+    env = _clean_env(tmp_path)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+    assert not (tmp_path / "state").exists()
+
+
+def test_the_entry_point_applies_the_defaults_before_prefect_is_imported(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "import flows.entry\n"
+        "apply = flows.entry.apply_prefect_defaults\n"
+        "def recorded():\n"
+        "    print('prefect imported first:', 'prefect' in sys.modules)\n"
+        "    apply()\n"
+        "flows.entry.apply_prefect_defaults = recorded\n"
+        "sys.argv = ['desa', '--help']\n"
+        "flows.entry.main()\n"
+    )
+    env = _clean_env(tmp_path)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "prefect imported first: False" in result.stdout
+    assert "Usage" in result.stdout  # and then the CLI ran
+    assert (tmp_path / "state" / "desa" / "prefect").is_dir()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.archive_server import ArchiveServer, Fault, FaultPlan
 from desa.sky.mirror import build_sky
-from desa.testing_server import ArchiveServer, Fault, FaultPlan
 from flows.pipeline import STAGE_FLOWS
 from storage.layout import DataRoot
 from storage.manifest import read_manifest

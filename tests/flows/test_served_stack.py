@@ -34,11 +34,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage
 
-from desa.testing import REPO_ROOT
 from flows.stages import downstream_of, stages_for
 from storage.layout import DataRoot
 from storage.manifest import read_manifest
 from storage.state import read_state
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow(seconds=360)  # on the 2-core machine
 

@@ -17,9 +17,9 @@ import urllib3
 from astropy.io import fits
 from fsspec.implementations.local import LocalFileSystem
 
+from bench.archive_server import ArchiveServer, Fault, FaultPlan
 from desa.surveys.kepler import read_quarter
 from desa.surveys.lamost import read_header
-from desa.testing_server import ArchiveServer, Fault, FaultPlan
 from storage.download import Downloader, DownloadRequest
 
 TOKEN = "tok-S3cr3t/+value"  # '/' and '+' make the URL-quoted spelling differ from the plain one

@@ -21,7 +21,7 @@ from desa.sky.catalogs import CATALOG_PATHS, write_catalogs
 from desa.sky.lamost_catalog import LAMOST_STELLAR_COLUMNS
 from desa.sky.population import ARCHETYPES, SkyConfig, draw_stars, draw_visits
 from desa.sky.stellar_catalogs import SOLAR_MOTION
-from desa.testing import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 SEED = 5
 

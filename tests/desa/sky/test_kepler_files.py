@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from bench.real_data import real_data_dir
 from desa.sky.kepler_files import write_llc
 from desa.surveys.kepler import (
     LONG_CADENCE_DAYS,
@@ -18,7 +19,6 @@ from desa.surveys.kepler import (
     llc_filename,
     read_quarter,
 )
-from desa.testing import real_data_dir
 
 with warnings.catch_warnings():  # lightkurve warns at import that oktopus is not installed
     warnings.simplefilter("ignore", UserWarning)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from bench.real_data import real_data_dir
 from desa.sky.lamost_files import lamost_filename, write_lamost_spectrum
 from desa.surveys.lamost import read_spectrum
-from desa.testing import real_data_dir
 
 _LAMOST_DIR = real_data_dir() / "lamost"
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from bench.real_data import real_data_dir
 from desa.errors import BadInputError
 from desa.surveys.kepler import (
     LONG_CADENCE_DAYS,
@@ -24,7 +25,6 @@ from desa.surveys.kepler import (
     resolve_bitmask,
     season_of_quarter,
 )
-from desa.testing import real_data_dir
 
 with warnings.catch_warnings():  # lightkurve warns at import that oktopus is not installed
     warnings.simplefilter("ignore", UserWarning)

@@ -13,9 +13,9 @@ import pytest
 from astropy.io import fits
 from fsspec.implementations.local import LocalFileSystem
 
+from bench.archive_server import ArchiveServer
 from desa.surveys.lamost import read_header
 from desa.surveys.lamost_client import LamostClient, Release, newest_release, spec_filename
-from desa.testing_server import ArchiveServer
 
 TOKEN = "lamost-token-XYZ"
 

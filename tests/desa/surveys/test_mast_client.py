@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fsspec.implementations.local import LocalFileSystem
 
+from bench.archive_server import ArchiveServer, Fault, FaultPlan
 from desa.surveys.kepler import QUARTERS, llc_filename, read_quarter
 from desa.surveys.mast_client import MastClient
-from desa.testing_server import ArchiveServer, Fault, FaultPlan
 from storage.download import Downloader
 
 KIC = 2556081

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import desa.bench.lightcurves as bench
-from desa.bench.lightcurves import lightcurve_rates
+import bench.lightcurves as bench
+from bench.lightcurves import lightcurve_rates
 from desa.preprocess.lightcurves import StarBatch
 
 

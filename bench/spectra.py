@@ -40,7 +40,7 @@ from astropy.io import fits
 from scipy import interpolate
 from scipy.signal import medfilt
 
-from desa.bench.isolation import one_core
+from bench.isolation import one_core
 from desa.preprocess.spectra import (
     BLUE_ARM,
     LOG10_STEP,
@@ -168,7 +168,7 @@ def spectra_rates(paths: Paths, repeat: int = 3) -> dict[str, float]:
         raise ValueError("no spectra to measure")
     request = json.dumps({"paths": [str(path) for path in paths], "repeat": repeat})
     child = subprocess.run(
-        [sys.executable, "-m", "desa.bench.spectra"],
+        [sys.executable, "-m", "bench.spectra"],
         input=request,
         capture_output=True,
         text=True,

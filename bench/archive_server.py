@@ -1,4 +1,4 @@
-"""A loopback archive server for tests and ``desa bench fetch``.
+"""A loopback archive server for ``desa bench fetch`` and for the tests of the archive clients.
 
 ``ArchiveServer(root)`` serves a mirror folder on 127.0.0.1 (a free port) the way the archives
 do: static files with Content-Length, Apache-style directory listings (as MAST serves its

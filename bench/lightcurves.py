@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from astropy.io import fits
 
-from desa.bench.isolation import one_core, quiet_lightkurve
+from bench.isolation import one_core, quiet_lightkurve
 from desa.preprocess.lightcurves import N_CADENCES, StarBatch, cadence_grid, process_stars
 
 FilesByKic = Mapping[int, Sequence[str | PathLike[str]]]

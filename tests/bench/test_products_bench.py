@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desa.bench.products import products_benchmark
+from bench.products import products_benchmark
 
 
 def test_products_benchmark_measures_both_sizes() -> None:

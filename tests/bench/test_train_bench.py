@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from desa.bench.train import CASES, peak_flops, train_benchmark
+from bench.train import CASES, peak_flops, train_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_steps_below_one_are_refused() -> None:
 def test_cli_prints_json_and_a_table(demo_result: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    import desa.bench.train
+    import bench.train
     from flows.cli import app
 
     calls: list[tuple] = []
@@ -50,7 +50,7 @@ def test_cli_prints_json_and_a_table(demo_result: dict, monkeypatch: pytest.Monk
         calls.append((profiles, steps))
         return demo_result  # the CLI only formats; the measurement is tested above
 
-    monkeypatch.setattr(desa.bench.train, "train_benchmark", measured)
+    monkeypatch.setattr(bench.train, "train_benchmark", measured)
     runner = CliRunner()
     result = runner.invoke(app, ["bench", "train", "--profile", "demo", "--steps", "1", "--json"])
     assert result.exit_code == 0, result.output

@@ -14,7 +14,7 @@ from typing import Any
 
 from astropy.io import fits
 
-from desa.bench.isolation import quiet_lightkurve
+from bench.isolation import quiet_lightkurve
 from desa.surveys.kepler import read_quarter
 from desa.surveys.lamost import read_spectrum
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desa.bench.spectra import spectra_rates
+from bench.spectra import spectra_rates
 from desa.sky.lamost_files import write_lamost_spectrum
 
 

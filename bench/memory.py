@@ -56,7 +56,7 @@ def peak_memory_mb(kind: str, items: Sequence, shard_rows: int) -> float:
     """Peak memory (MB) allocated by a child process preprocessing ``items`` shard by shard."""
     request = json.dumps({"kind": kind, "items": list(items), "shard_rows": shard_rows})
     child = subprocess.run(
-        [sys.executable, "-m", "desa.bench.memory"],
+        [sys.executable, "-m", "bench.memory"],
         input=request,
         capture_output=True,
         text=True,

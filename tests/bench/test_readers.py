@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from desa.bench.readers import read_rates
+from bench.readers import read_rates
 
 
 def test_read_rates_on_real_files(real_data: Path) -> None:

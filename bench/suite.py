@@ -6,14 +6,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from desa.bench.fetch import fetch_rate
-from desa.bench.lightcurves import lightcurve_rates
-from desa.bench.memory import peak_memory_mb
-from desa.bench.readers import read_rates
-from desa.bench.spectra import spectra_rates
+from bench.fetch import fetch_rate
+from bench.lightcurves import lightcurve_rates
+from bench.memory import peak_memory_mb
+from bench.readers import read_rates
+from bench.real_data import real_data_dir
+from bench.spectra import spectra_rates
 from desa.sky.mirror import build_sky
 from desa.surveys.kepler import parse_llc_filename
-from desa.testing import real_data_dir
 
 
 def fetch_benchmark(n_files: int = 200, concurrency: int = 4, n_stars: int = 60) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Fetch rate of the downloader against a loopback archive (no network, no prefect).
 
-The mirror is served by ``desa.testing_server.ArchiveServer`` on 127.0.0.1, so the numbers
+The mirror is served by ``bench.archive_server.ArchiveServer`` on 127.0.0.1, so the numbers
 measure the client side (request handling, streaming, verification, atomic publish) plus a
 local HTTP server, not an archive's bandwidth.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fsspec.implementations.local import LocalFileSystem
 
-from desa.testing_server import ArchiveServer
+from bench.archive_server import ArchiveServer
 from storage.download import Downloader, DownloadRequest
 
 

@@ -15,8 +15,8 @@ import pytest
 import requests
 from astropy.io import fits
 
-from desa.bench.fetch import fetch_rate
-from desa.testing_server import ArchiveServer, Fault, FaultPlan
+from bench.archive_server import ArchiveServer, Fault, FaultPlan
+from bench.fetch import fetch_rate
 
 SPEC_REL = "lamost/dr8/v2.0/fits/20111024/F5902/spec-55859-F5902_sp01-005.fits.gz"
 

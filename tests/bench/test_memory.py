@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from desa.bench.memory import peak_memory_mb
+from bench.memory import peak_memory_mb
 
 
 def test_peak_memory_stays_flat_with_fixed_shards_and_grows_with_one_big_shard(

@@ -1,1 +1,0 @@
-"""Small, plain-Python benchmarks of DESA components (no prefect)."""

@@ -1,0 +1,1 @@
+"""Training loops, datasets and checkpoints of the DESA models and their baselines."""
