@@ -133,7 +133,11 @@ def test_vizier_tsv_with_two_tables_is_refused(tmp_path: Path) -> None:
         (b"KID,Prot\n", "csv", "no data rows"),
         (b"\n\n\n", "csv", "only blank lines"),
         (b"<!DOCTYPE html><html>Not found</html>\n", "csv", "HTML"),
-        (gzip.compress(b"KID,Prot\n1,2.5\n" * 2000)[:-40], "csv_gz", "corrupt or truncated gzip"),
+        (
+            gzip.compress(b"KID,Prot\n1,2.5\n" * 2000, mtime=0)[:-40],
+            "csv_gz",
+            "corrupt or truncated gzip",
+        ),
         (b"\x00\xff\xfe\x01binary", "csv", "not a text file"),
         (b"KIC,Prot\n1,2\n", "ampersand_gz", "no '&'"),
         (b"#comment\nKIC\tProt\n1\t2\n", "vizier_tsv", "not a VizieR TSV"),
