@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from desa.config import Settings
-from desa.embed import eigenspace
 from desa.models.dualformer import DualFormer
+from desa.models.eigenspace import eigenspace
 from desa.models.profiles import model_configs
+from desa.products.embeddings import embed_batch
 from desa.products.umap_maps import UmapSettings, fit_reducer
 from desa.training.comparison import (
     DUALFORMER,
@@ -25,7 +26,6 @@ from desa.training.comparison import (
     comparison_models,
     dualformer_config,
 )
-from desa.training.embeddings import embed_batch
 from desa.training.runs import baseline_model
 
 

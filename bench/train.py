@@ -20,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from desa.config import Settings, TrainingSettings
 from desa.models.baselines import MoCoAligner
 from desa.models.dualformer import DualFormer
+from desa.models.layers import count_parameters
 from desa.models.lightcurves import LightCurveEncoder
 from desa.models.profiles import ModelConfigs, model_configs
 from desa.models.spectra import SpectraModel
@@ -181,7 +182,7 @@ def _measure(case: _Case, device: torch.device, warmup: int, steps: int) -> dict
     _sync(device)
     seconds = (time.perf_counter() - start) / steps
     return {
-        "parameters": sum(p.numel() for p in case.task.parameters()),
+        "parameters": count_parameters(case.task),
         "seconds_per_step": seconds,
         "flops_per_step": float(counter.get_total_flops()),
     }

@@ -176,8 +176,8 @@ def neighbors(
     model: Annotated[str, typer.Option(help="Embedding: desa or a baseline.")] = "desa",
 ) -> None:
     """The stars nearest to KIC in embedding space, with their labels (similarity search)."""
+    from desa.products.embeddings import read_embeddings
     from desa.products.neighbors import neighbors_of
-    from desa.training.embeddings import read_embeddings
 
     root = DataRoot(Settings().data_root)
     url = root.store_url("embeddings.zarr")

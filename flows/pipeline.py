@@ -21,7 +21,7 @@ from desa.config import Settings
 from flows.artifacts import artifact_key, publish_stage_artifacts
 from flows.clients import load_settings
 from flows.dask import SettingsDaskTaskRunner
-from flows.stage import Outcome, StageContext, StageDef, evaluate, execute, plan
+from flows.stage import Outcome, StageContext, StageDef, execute, freshness, plan
 from flows.stages import STAGES, downstream_of, stages_for
 from flows.turn import pipeline_turn
 from storage.layout import DataRoot
@@ -71,7 +71,7 @@ def _call(stage: StageDef, force: bool) -> dict[str, Any]:
 def _up_to_date(stage: StageDef) -> bool:
     """Whether the stage would skip itself: then no GPU job is started only to find that."""
     settings = load_settings()
-    return evaluate(stage, StageContext(settings, DataRoot(settings.data_root))).fresh
+    return freshness(stage, StageContext(settings, DataRoot(settings.data_root))).fresh
 
 
 def _on_work_pool(stage: StageDef, force: bool, pool: str) -> dict[str, Any]:
@@ -107,10 +107,10 @@ def _in_order(name: str, stages: list[StageDef], force: bool) -> list[dict[str, 
     settings = load_settings()
     planned = plan(stages, StageContext(settings, DataRoot(settings.data_root)))
     results, rows = [], []
-    for stage, freshness in zip(stages, planned, strict=True):
-        if freshness.fresh and not force:
+    for stage, now in zip(stages, planned, strict=True):
+        if now.fresh and not force:
             get_run_logger().info(f"{stage.name}: up to date, skipped")
-            result = {"stage": stage.name, "ran": False, "key": freshness.key}
+            result = {"stage": stage.name, "ran": False, "key": now.key}
         else:
             result = _call(stage, force)
         results.append(result)

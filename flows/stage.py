@@ -90,7 +90,7 @@ def _why_changed(previous: StageState, version: str, config: dict, inputs: dict)
     return "inputs changed: " + ", ".join(changed) if changed else "cache key changed"
 
 
-def evaluate(stage: StageDef, ctx: StageContext) -> Freshness:
+def freshness(stage: StageDef, ctx: StageContext) -> Freshness:
     """Compute the stage's cache key now and compare it with its last record."""
     fs = ctx.root.fs
     previous = read_state(fs, ctx.root.state_path(stage.name))
@@ -129,24 +129,24 @@ class Outcome:
 
 def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = print) -> Outcome:
     """Run ``stage`` unless it is fresh (or forced); publish its state record last."""
-    freshness = evaluate(stage, ctx)
-    if freshness.fresh and not ctx.force:
-        log(f"{stage.name}: up to date (key {freshness.key[:12]}), skipped")
-        return Outcome(freshness.state, False, freshness.reason, [])
-    if freshness.key is None:
-        raise RuntimeError(f"{stage.name} cannot run: {freshness.reason}")
-    log(f"{stage.name}: running ({'forced' if ctx.force else freshness.reason})")
+    now = freshness(stage, ctx)
+    if now.fresh and not ctx.force:
+        log(f"{stage.name}: up to date (key {now.key[:12]}), skipped")
+        return Outcome(now.state, False, now.reason, [])
+    if now.key is None:
+        raise RuntimeError(f"{stage.name} cannot run: {now.reason}")
+    log(f"{stage.name}: running ({'forced' if ctx.force else now.reason})")
     root = ctx.root
     with StageLock(root.fs, root.lock_path(stage.name), owner=stage.name):
         started, t0 = _now(), time.perf_counter()
-        run_ctx = StageContext(ctx.settings, root, ctx.force, freshness.state, freshness.inputs)
+        run_ctx = StageContext(ctx.settings, root, ctx.force, now.state, now.inputs)
         result = stage.body(run_ctx)
         state = StageState(
             stage=stage.name,
-            key=freshness.key,
+            key=now.key,
             version=stage.version,
-            config=freshness.config,
-            inputs=freshness.inputs,
+            config=now.config,
+            inputs=now.inputs,
             outputs=result.outputs,
             paths=result.paths,
             started_at=started,
@@ -156,7 +156,7 @@ def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = pri
         )
         write_state(root.fs, root.state_path(stage.name), state)
     log(f"{stage.name}: done in {state.duration_s:.1f} s {result.summary}")
-    return Outcome(state, True, "forced" if ctx.force else freshness.reason, result.rows)
+    return Outcome(state, True, "forced" if ctx.force else now.reason, result.rows)
 
 
 def plan(stages: list[StageDef], ctx: StageContext) -> list[Freshness]:
@@ -164,12 +164,12 @@ def plan(stages: list[StageDef], ctx: StageContext) -> list[Freshness]:
     stale: set[str] = set()
     result = []
     for stage in stages:
-        freshness = evaluate(stage, ctx)
+        now = freshness(stage, ctx)
         behind = [u for u in stage.upstream if u in stale]
-        if behind and freshness.fresh:
+        if behind and now.fresh:
             reason = f"upstream {', '.join(behind)} out of date"
-            freshness = replace(freshness, fresh=False, reason=reason)
-        if not freshness.fresh:
+            now = replace(now, fresh=False, reason=reason)
+        if not now.fresh:
             stale.add(stage.name)
-        result.append(freshness)
+        result.append(now)
     return result

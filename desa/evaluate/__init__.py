@@ -1,6 +1,7 @@
 """Evaluation metrics of DESA embeddings and heads (paper §6; desa_reference.md §11).
 
-Plain functions on arrays (numpy, scipy, scikit-learn); no orchestration here.
+The metrics are plain functions on arrays (numpy, scipy, scikit-learn);
+`desa.evaluate.comparison` runs them for every compared model on the same stars.
 """
 
 from desa.evaluate.bootstrap import (

@@ -25,15 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from desa.embed import eigenspace, project
 from desa.losses import covariance_loss, dual_projection_loss
+from desa.models.eigenspace import eigenspace, project
 
 __all__ = [
     "DualFormer",
     "DualFormerBlock",
     "DualFormerConfig",
     "DualFormerOutput",
-    "count_parameters",
     "encode_priors",
     "freeze",
     "w_diagnostics",
@@ -108,11 +107,6 @@ class DualFormerConfig:
         )
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
-
-
-def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters (works on the meta device)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 def freeze(module: nn.Module) -> nn.Module:

@@ -5,8 +5,8 @@ Follows desa_reference.md §3 (architecture, dimension by dimension), §8.2 (inp
 config; `LightCurveEncoderConfig.paper()` gives the reference dimensions exactly
 (11,717,504 parameters = CNN 2,099,328 + Astroconformer 9,222,656 + projector 395,520, §4).
 
-RoPE attention, the dense conv sublayer and `count_parameters` come from `desa.models.layers`;
-the light-curve block (attention + conv, no FFN) is assembled here.
+RoPE attention and the dense conv sublayer come from `desa.models.layers`; the light-curve
+block (attention + conv, no FFN) is assembled here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from desa.models.layers import (
     RoPEMultiheadAttention,
     RotaryEmbedding,
     TargetScaling,
-    count_parameters,
 )
 from desa.preprocess.lightcurves import acf_torch, fft_features_torch
 
@@ -36,7 +35,6 @@ __all__ = [
     "LightCurveOutput",
     "PeriodHead",
     "SimSiamHead",
-    "count_parameters",
     "first_window",
     "lightcurve_inputs",
     "random_crop",

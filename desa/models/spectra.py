@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from desa.losses import cqr_loss
-from desa.models.layers import ConformerBlock, RotaryEmbedding, TargetScaling, count_parameters
+from desa.models.layers import ConformerBlock, RotaryEmbedding, TargetScaling
 
 __all__ = [
     "HybridLoss",
@@ -27,7 +27,6 @@ __all__ = [
     "SpectraEncoderOutput",
     "SpectraModel",
     "SpectraModelOutput",
-    "count_parameters",
     "hybrid_loss",
     "mask_pixels",
 ]

@@ -1,1 +1,1 @@
-"""Science products from the embeddings: UMAP maps, nearest neighbours, the report's inputs."""
+"""Science products: the embeddings store, the UMAP maps and nearest neighbours."""

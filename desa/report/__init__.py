@@ -1,5 +1,4 @@
-"""Rendering of the science report: matplotlib figures and self-contained HTML pages.
+"""Rendering of the science report: which figures it shows, matplotlib figures, HTML pages.
 
-Plain functions on numpy arrays and lists; the pipeline stage that gathers the numbers lives
-in ``flows`` and only calls these.
+The pipeline stage that gathers the numbers lives in ``flows`` and only calls these.
 """

@@ -1,4 +1,4 @@
-"""The report's figures, each a function from plain arrays to PNG bytes.
+"""Drawing: each figure of the report is a function from plain arrays to PNG bytes.
 
 Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas rather than pyplot, so
 they need no display, keep no global state and can be drawn from worker threads.

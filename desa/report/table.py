@@ -1,8 +1,8 @@
-"""The comparison table from ``report/metrics.json``: values with intervals, and DESA's paired
-differences, as rows for the HTML report and as the README's markdown.
+"""Rows of the comparison table from ``report/metrics.json``: values with intervals, and DESA's
+paired differences, for the HTML report and as the README's markdown.
 
 Works on the metrics dict alone (``models``, ``headline``, ``higher_is_better``, ``bootstrap``
-and one dict per model, as desa.products.evaluation writes it), so the table printed by
+and one dict per model, as desa.evaluate.comparison writes it), so the table printed by
 ``desa report table`` is the one the pipeline produced, not typed by hand.
 """
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fsspec.implementations.local import LocalFileSystem
 
 from desa.sky.apogee_catalog import apogee_dr17
 from desa.sky.lamost_catalog import lamost_stellar
-from desa.sky.lamost_files import write_bytes_atomic
 from desa.sky.population import rng_for
 from desa.sky.rotation_catalogs import (
     bouma2024,
@@ -41,6 +41,7 @@ from desa.sky.stellar_catalogs import (
     kepler_eb,
     kepler_gaia,
 )
+from storage.publish import atomic_write_bytes
 
 # Where each catalog sits under the mirror root (docs/catalogs.md, "mirror path").
 CATALOG_PATHS: dict[str, str] = {
@@ -98,6 +99,6 @@ def write_catalogs(
         # Berger tables 1 and 2 describe the same stars: they share one stream.
         key = "berger2020" if name.startswith("berger2020") else name
         data = build(stars, spectra, rng_for(seed, "catalog", key))
-        write_bytes_atomic(root / CATALOG_PATHS[name], data)
+        atomic_write_bytes(LocalFileSystem(), str(root / CATALOG_PATHS[name]), data)
         out[name] = CATALOG_PATHS[name]
     return out

@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
+from fsspec.implementations.local import LocalFileSystem
 
-from desa.sky.lamost_files import card_value, hdul_bytes, write_bytes_atomic
+from desa.sky.lamost_files import card_value, hdul_bytes
 from desa.surveys.kepler import LONG_CADENCE_DAYS, season_of_quarter
+from storage.publish import atomic_write_bytes
 
 # Primary-header card order of the real files (kplr002556081-2009259160929_llc.fits).
 _PRIMARY_ORDER = (
@@ -198,4 +200,4 @@ def write_llc(
     )
     aperture_hdu.header.append(("NPIXSAP", int(np.sum((mask & 2) != 0))), end=True)
     hdul = fits.HDUList([primary, lightcurve, aperture_hdu])
-    write_bytes_atomic(path, hdul_bytes(hdul, compress=False))
+    atomic_write_bytes(LocalFileSystem(), str(path), hdul_bytes(hdul, compress=False))

@@ -13,12 +13,9 @@ appended after it. Output bytes are deterministic (gzip mtime 0) and written ato
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -26,6 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 from astropy.io import fits
+from fsspec.implementations.local import LocalFileSystem
+
+from storage.publish import atomic_write_bytes
 
 # Card order of the real primary headers (real DR6 image file / real DR9 coadd file), without
 # the structural SIMPLE/BITPIX/NAXIS*/EXTEND cards astropy writes itself.
@@ -136,23 +136,6 @@ LAYOUTS = ("image", "coadd")
 def lamost_filename(lmjd: int, planid: str, spid: int, fiberid: int) -> str:
     """Archive file name, e.g. `spec-57287-KP193637N444141V03_sp10-161.fits.gz`."""
     return f"spec-{int(lmjd):05d}-{planid}_sp{int(spid):02d}-{int(fiberid):03d}.fits.gz"
-
-
-def write_bytes_atomic(path: str | PathLike[str], data: bytes) -> None:
-    """Write `data` to a temp file in the destination folder, then rename it into place."""
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def hdul_bytes(hdul: fits.HDUList, *, compress: bool) -> bytes:
@@ -294,4 +277,4 @@ def write_lamost_spectrum(
         ]
         table = fits.BinTableHDU.from_columns(columns, name="COADD")
         hdul = fits.HDUList([fits.PrimaryHDU(header=primary_header), table])
-    write_bytes_atomic(dest, hdul_bytes(hdul, compress=compress))
+    atomic_write_bytes(LocalFileSystem(), str(dest), hdul_bytes(hdul, compress=compress))

@@ -27,14 +27,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from fsspec.implementations.local import LocalFileSystem
 
 from desa.sky.catalogs import CATALOG_PATHS, write_catalogs
 from desa.sky.kepler_files import write_llc
-from desa.sky.lamost_files import lamost_filename, write_bytes_atomic, write_lamost_spectrum
+from desa.sky.lamost_files import lamost_filename, write_lamost_spectrum
 from desa.sky.lightcurves import LightCurveParams, simulate_light_curve
 from desa.sky.population import SkyConfig, draw_stars, draw_visits, rng_for
 from desa.sky.spectra import Companion, observe
 from desa.surveys.kepler import QUARTERS, llc_filename
+from storage.publish import atomic_write_bytes
 
 LAMOST_FITS_DIR = "lamost/dr8/v2.0/fits"
 KEPLER_DIR = "kepler/lightcurves"
@@ -323,7 +325,8 @@ def build_sky(
     lightcurves = _run(partial(_write_lightcurves, root=root, seed=seed), kepler, workers)
     catalogs = write_catalogs(root, stars, spectra, seed)
     for name, frame in (("stars", stars), ("spectra", spectra), ("lightcurves", lightcurves)):
-        write_bytes_atomic(root / TRUTH_DIR / f"{name}.parquet", _parquet_bytes(frame))
+        path = str(root / TRUTH_DIR / f"{name}.parquet")
+        atomic_write_bytes(LocalFileSystem(), path, _parquet_bytes(frame))
 
     kepler = stars["is_kepler_target"]
     return SkySummary(

@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from astropy.io import fits
+from fsspec.implementations.local import LocalFileSystem
 
 from desa.sky.catalogs import CATALOG_PATHS
 from desa.sky.formats import csv_bytes
 from desa.sky.lamost_catalog import LAMOST_MISSING, lamost_stellar
-from desa.sky.lamost_files import write_bytes_atomic
 from desa.sky.mirror import (
     LAMOST_FITS_DIR,
     TRUTH_DIR,
@@ -68,6 +68,7 @@ from desa.sky.population import (
     rng_for,
 )
 from desa.sky.stellar_catalogs import kepler_gaia
+from storage.publish import atomic_write_bytes
 
 _, ORIGINAL_RELEASE, VERSION, _ = LAMOST_FITS_DIR.split("/")  # the build's "dr8", "v2.0"
 REPEAT_FRACTION = 0.10  # of the stars with spectra: observed again
@@ -146,7 +147,8 @@ def publish_release(mirror_dir: Path, name: str, *, seed: int, workers: int = 1)
         "lightcurves": pd.concat([truth["lightcurves"], new_lightcurves], ignore_index=True),
     }
     for table, frame in tables.items():
-        write_bytes_atomic(root / TRUTH_DIR / f"{table}.parquet", _parquet_bytes(frame))
+        path = str(root / TRUTH_DIR / f"{table}.parquet")
+        atomic_write_bytes(LocalFileSystem(), path, _parquet_bytes(frame))
 
     return ReleaseSummary(
         name=name,
@@ -450,7 +452,7 @@ def _write_release_catalog(
     old = gzip.decompress((root / release_catalog_path(previous)).read_bytes())
     new = csv_bytes(rows).split(b"\n", 1)[1]  # without the header line
     data = gzip.compress(old + new, mtime=0)  # mtime 0: the same bytes for the same rows
-    write_bytes_atomic(root / release_catalog_path(name), data)
+    atomic_write_bytes(LocalFileSystem(), str(root / release_catalog_path(name)), data)
 
 
 def _lamost_gaia_ids(
@@ -487,4 +489,4 @@ def _append_kepler_gaia(root: Path, new_stars: pd.DataFrame, rng: np.random.Gene
     order = np.lexsort((rows["kepler_gaia_ang_dist"], rows["kepid"]))  # the published order
     buffer = io.BytesIO()
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(data=rows[order])]).writeto(buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    atomic_write_bytes(LocalFileSystem(), str(path), buffer.getvalue())

@@ -4,12 +4,13 @@ A dataset here is indexed by a *list* of item positions and returns a whole batc
 of tensors): the rows of a batch are fetched from the store in one orthogonal read, sorted
 and de-duplicated, so a chunk is decompressed once per batch rather than once per row.
 `ChunkBatchSampler` keeps batches chunk-local by shuffling the order of chunks and the rows
-inside a small window of chunks. Nothing loads a whole store into memory.
+inside a small window of chunks. Nothing loads a whole store into memory. `collect` runs a
+model over a loader's batches and gathers its outputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -142,3 +143,15 @@ def batch_loader(dataset: Dataset, sampler: Sampler[list[int]], num_workers: int
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
     )
+
+
+@torch.no_grad()
+def collect(
+    loader: DataLoader, fn: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+) -> dict[str, np.ndarray]:
+    """Run ``fn`` on every batch of ``loader`` and concatenate its outputs (as numpy)."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for batch in loader:
+        for name, value in fn(batch).items():
+            parts.setdefault(name, []).append(value.detach().float().cpu().numpy())
+    return {name: np.concatenate(values) for name, values in parts.items()}

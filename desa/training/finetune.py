@@ -1,4 +1,4 @@
-"""Fine-tuning heads on every model's star embeddings (desa_reference.md sec. 7).
+"""Train every model's fine-tuning heads on its star embeddings (desa_reference.md sec. 7).
 
 For each model (a DualFormer's heads read cat(W h_spec, Wᵀ h_lc), as the reference's do; the
 models and their head inputs are named in the attributes of `embeddings.zarr`): a

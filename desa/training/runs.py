@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from desa.config import LoopSettings, TrainingSettings
+from desa.evaluate.quantiles import quantile_report
 from desa.models.baselines import (
     BASELINES,
     BaselineConfig,
@@ -41,7 +42,7 @@ from desa.training.checkpoints import (
     model_state,
     read_checkpoint,
 )
-from desa.training.data import ChunkBatchSampler, StoreBatches, batch_loader
+from desa.training.data import ChunkBatchSampler, StoreBatches, batch_loader, collect
 from desa.training.datasets import (
     SPECTRA_LABELS,
     SPECTRA_SCALES,
@@ -52,7 +53,6 @@ from desa.training.datasets import (
 )
 from desa.training.features import lightcurve_features
 from desa.training.fit import FitResult, fit
-from desa.training.metrics import collect, quantile_report
 from desa.training.tasks import (
     AlignerTask,
     DualFormerTask,

@@ -15,18 +15,18 @@ from torch import nn
 
 from desa.config import Settings
 from desa.models.dualformer import DualFormer
+from desa.products.embeddings import (
+    model_attrs,
+    pair_embeddings,
+    star_embeddings,
+    write_embeddings,
+)
 from desa.training.comparison import (
     DUALFORMER,
     ModelSpec,
     baseline_config,
     comparison_models,
     dualformer_config,
-)
-from desa.training.embeddings import (
-    model_attrs,
-    pair_embeddings,
-    star_embeddings,
-    write_embeddings,
 )
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_json

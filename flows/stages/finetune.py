@@ -10,7 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from desa.models.profiles import model_configs
-from desa.training.embeddings import read_embeddings
+from desa.products.embeddings import read_embeddings
 from flows.progress import StageProgress
 from flows.stage import StageContext, StageDef, StageResult
 from flows.stages.train import job_for, publish_model

@@ -15,8 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from catalogs.apogee import match_apogee, usable_apogee
 from desa.config import Settings
 from desa.evaluate.apogee import apogee_comparison_rows, apogee_scores
-from desa.products.evaluation import Inputs, comparison_rows, evaluate
-from desa.products.figures import report_figures
+from desa.evaluate.comparison import Inputs, comparison_rows, evaluate
+from desa.products.embeddings import read_embeddings
 from desa.products.neighbors import nearest
 from desa.products.umap_maps import UmapSettings, UmapState, check_maps, rows, update_maps
 from desa.report.html import (
@@ -27,8 +27,8 @@ from desa.report.html import (
     with_section,
 )
 from desa.report.reading import comparison_limits, limits_section
+from desa.report.sections import report_figures
 from desa.report.table import comparison_cells, directions, paired_cells
-from desa.training.embeddings import read_embeddings
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.layout import DataRoot

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from desa.config import Settings
-from flows.stage import StageContext, StageDef, StageResult, evaluate, execute
+from flows.stage import StageContext, StageDef, StageResult, execute, freshness
 from storage.fingerprint import sha256_bytes
 from storage.layout import DataRoot
 from storage.lock import StageLock
@@ -73,7 +73,7 @@ def test_force_reruns(pipeline: Pipeline) -> None:
 def test_input_change_that_changes_output_reruns_downstream(pipeline: Pipeline) -> None:
     pipeline.rebuild(Settings())
     pipeline.input.write_text("z,b")
-    fresh = evaluate(pipeline.source, StageContext(Settings(), pipeline.root))
+    fresh = freshness(pipeline.source, StageContext(Settings(), pipeline.root))
     assert not fresh.fresh and fresh.reason == "inputs changed: file"
     pipeline.rebuild(Settings())
     assert pipeline.runs == ["source", "derived", "source", "derived"]
@@ -89,7 +89,7 @@ def test_input_change_that_leaves_output_equal_stops_there(pipeline: Pipeline) -
 def test_config_change_reruns_with_reason(pipeline: Pipeline) -> None:
     pipeline.rebuild(Settings())
     changed = Settings(sky={"seed": 99})
-    assert evaluate(pipeline.source, StageContext(changed, pipeline.root)).reason == (
+    assert freshness(pipeline.source, StageContext(changed, pipeline.root)).reason == (
         "config changed: seed"
     )
 
@@ -97,13 +97,13 @@ def test_config_change_reruns_with_reason(pipeline: Pipeline) -> None:
 def test_missing_output_reruns(pipeline: Pipeline) -> None:
     pipeline.rebuild(Settings())
     Path(pipeline.root.path("first.txt")).unlink()
-    freshness = evaluate(pipeline.source, StageContext(Settings(), pipeline.root))
-    assert freshness.reason == "outputs missing: first"
+    now = freshness(pipeline.source, StageContext(Settings(), pipeline.root))
+    assert now.reason == "outputs missing: first"
 
 
 def test_downstream_waits_for_upstream(pipeline: Pipeline) -> None:
-    freshness = evaluate(pipeline.derived, StageContext(Settings(), pipeline.root))
-    assert freshness.key is None and freshness.reason == "waiting for source"
+    now = freshness(pipeline.derived, StageContext(Settings(), pipeline.root))
+    assert now.key is None and now.reason == "waiting for source"
     with pytest.raises(RuntimeError, match="waiting for source"):
         execute(pipeline.derived, StageContext(Settings(), pipeline.root))
 

@@ -10,11 +10,11 @@ from desa.losses import covariance_loss, dual_projection_loss
 from desa.models.dualformer import (
     DualFormer,
     DualFormerConfig,
-    count_parameters,
     encode_priors,
     freeze,
     w_diagnostics,
 )
+from desa.models.layers import count_parameters
 
 B = 5
 

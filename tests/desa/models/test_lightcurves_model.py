@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from desa.losses import simsiam_loss
+from desa.models.layers import count_parameters
 from desa.models.lightcurves import (
     LightCurveEncoder,
     LightCurveEncoderConfig,
     PeriodHead,
     SimSiamHead,
-    count_parameters,
     lightcurve_inputs,
     random_crop,
     simsiam_step,

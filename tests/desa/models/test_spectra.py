@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from desa.models.layers import count_parameters
 from desa.models.spectra import (
     MaskedFillingDecoder,
     QuantileHead,
     SpectraEncoder,
     SpectraEncoderConfig,
     SpectraModel,
-    count_parameters,
     hybrid_loss,
     mask_pixels,
 )

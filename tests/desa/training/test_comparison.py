@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from desa.config import Settings
 from desa.models.dualformer import DualFormer, encode_priors
+from desa.products.embeddings import embed_batch, model_attrs
 from desa.training.comparison import (
     DUALFORMER,
     binary_only_names,
@@ -18,7 +19,6 @@ from desa.training.comparison import (
     dualformer_config,
     model_names,
 )
-from desa.training.embeddings import embed_batch, model_attrs
 
 BASE = ("desa", "desa_no_priors", "moco", "moco_clean", "simsiam", "vicreg")
 UNI = ("spectra_only", "lightcurve_only", "priors_only")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from desa.embed import eigenspace, project
+from desa.models.eigenspace import eigenspace, project
 
 
 def _rot(a: float, b: float) -> np.ndarray:

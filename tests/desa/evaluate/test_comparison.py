@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from desa.products.evaluation import HEADLINE, Inputs, comparison_rows, evaluate
+from desa.evaluate.comparison import HEADLINE, Inputs, comparison_rows, evaluate
 from desa.report.table import markdown_table
 
 N = 160
@@ -216,7 +216,7 @@ def test_comparison_rows_and_markdown_table(result) -> None:
 
 
 def test_no_ruwe_variants_compare_with_desas_own_variant() -> None:
-    from desa.products.evaluation import reference_for
+    from desa.evaluate.comparison import reference_for
 
     models = ["desa", "moco", "desa_no_ruwe", "moco_no_ruwe"]
     assert reference_for("moco_no_ruwe", models) == "desa_no_ruwe"

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
 from desa.evaluate import regression_metrics
 from desa.losses import apply_calibration, conformal_calibrate
-
-
-@torch.no_grad()
-def collect(
-    loader: DataLoader, fn: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
-) -> dict[str, np.ndarray]:
-    """Run ``fn`` on every batch of ``loader`` and concatenate its outputs (as numpy)."""
-    parts: dict[str, list[np.ndarray]] = {}
-    for batch in loader:
-        for name, value in fn(batch).items():
-            parts.setdefault(name, []).append(value.detach().float().cpu().numpy())
-    return {name: np.concatenate(values) for name, values in parts.items()}
 
 
 def quantile_report(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from desa.training.embeddings import star_embeddings
+from desa.products.embeddings import star_embeddings
 
 
 def test_a_star_with_two_spectra_gets_their_mean() -> None:

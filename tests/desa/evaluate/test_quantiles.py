@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desa.training.metrics import quantile_report
+from desa.evaluate.quantiles import quantile_report
 
 Q = (0.1, 0.5, 0.9)
 

@@ -4,8 +4,9 @@ The models are `desa.training.comparison.comparison_models`; each sees its own p
 by name from `features.zarr`, encoded as values plus missing-indicators):
 
 - a DualFormer variant ``<name>`` (``desa``, ``desa_no_priors``, ablations): (h_spec + h_lc)
-  projected on W's eigenspace sorted by |λ| (desa_reference.md sec. 5; `desa.embed`), and
-  ``<name>_projections`` = cat(W h_spec, Wᵀ h_lc), the input of its fine-tuning heads (sec. 7);
+  projected on W's eigenspace sorted by |λ| (desa_reference.md sec. 5;
+  `desa.models.eigenspace`), and ``<name>_projections`` = cat(W h_spec, Wᵀ h_lc), the input
+  of its fine-tuning heads (sec. 7);
 - each aligner's downstream feature (MoCo q_s + q_l, SimSiam cat(z_s, z_l), VICReg z_s + z_l);
 - ``spectra_only`` / ``lightcurve_only``: the frozen encoder feature with the encoded priors
   appended; ``priors_only``: the encoded priors alone.
@@ -29,8 +30,8 @@ import xarray as xr
 import zarr
 from torch import nn
 
-from desa.embed import eigenspace, project
 from desa.models.dualformer import encode_priors
+from desa.models.eigenspace import eigenspace, project
 from desa.training.comparison import DUALFORMER, PRIORS_ONLY, ModelSpec
 from desa.training.data import StoreBatches
 from desa.training.datasets import prior_columns
@@ -58,8 +59,8 @@ def embed_batch(
     priors: Mapping[str, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
     """Every embedding of a batch of frozen features. ``trained``: name -> DualFormer or
-    aligner; ``bases``: DualFormer name -> basis from `desa.embed.eigenspace`; ``priors``:
-    name -> that model's raw priors (B, P), NaN = unknown."""
+    aligner; ``bases``: DualFormer name -> basis from `desa.models.eigenspace.eigenspace`;
+    ``priors``: name -> that model's raw priors (B, P), NaN = unknown."""
     embeddings: dict[str, torch.Tensor] = {}
     for m in models:
         p = priors[m.name]

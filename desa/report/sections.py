@@ -1,4 +1,7 @@
-"""The report's figures, drawn from an evaluation (paper sec. 6 figures, for every model)."""
+"""Which figures each report section shows, for every model, from an evaluation (paper sec. 6).
+
+The drawing is `desa.report.figures`; this module picks what each section draws, and captions it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from desa.products.evaluation import CMD_TARGETS, HR_TARGETS, Evaluation, Inputs
+from desa.evaluate.comparison import CMD_TARGETS, HR_TARGETS, Evaluation, Inputs
 from desa.report import figures as fig
 
 Figure = tuple[str, str, bytes]  # file stem, caption, PNG
