@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from desa.errors import BadInputError
 from desa.surveys.kepler import (
     LONG_CADENCE_DAYS,
     QUALITY_BITMASKS,
@@ -25,6 +24,7 @@ from desa.surveys.kepler import (
     season_of_quarter,
 )
 from desa.testing import real_data_dir
+from storage.errors import BadInputError
 
 with warnings.catch_warnings():  # lightkurve warns at import that oktopus is not installed
     warnings.simplefilter("ignore", UserWarning)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from desa.errors import BadInputError
 from desa.sky.lamost_files import write_lamost_spectrum
 from desa.surveys.lamost import read_header, read_spectrum
 from desa.testing import real_data_dir
+from storage.errors import BadInputError
 
 _LAMOST_DIR = real_data_dir() / "lamost"
 REAL_LAMOST = sorted(_LAMOST_DIR.rglob("spec-*.fits*")) if _LAMOST_DIR.is_dir() else []
