@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from desa.config import Settings
 from desa.models.dualformer import DualFormer
 from desa.models.eigenspace import eigenspace
 from desa.models.profiles import model_configs
@@ -26,20 +25,20 @@ from desa.training.comparison import (
     comparison_models,
     dualformer_config,
 )
+from desa.training.config import ComparisonConfig
 from desa.training.runs import baseline_model
 
 
-def embedding_rate(profile: str, n: int, batch_size: int = 256) -> float:
+def embedding_rate(comparison: ComparisonConfig, n: int, batch_size: int = 256) -> float:
     """Pairs per second through every model of `embed` (CPU, or CUDA when present)."""
-    cfg = model_configs(profile)
-    settings = Settings(profile=profile)
-    models = comparison_models(settings)
+    cfg = model_configs(comparison.profile)
+    models = comparison_models(comparison)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     trained = {
         m.name: (
-            DualFormer(dualformer_config(settings, m))
+            DualFormer(dualformer_config(comparison, m))
             if m.kind == DUALFORMER
-            else baseline_model(m.kind, baseline_config(settings, m), False)
+            else baseline_model(m.kind, baseline_config(comparison, m), False)
         ).to(device)
         for m in models
         if m.trained
@@ -52,7 +51,7 @@ def embedding_rate(profile: str, n: int, batch_size: int = 256) -> float:
     g = torch.Generator().manual_seed(0)
     spec = torch.randn(n, cfg.spectra.d_model, generator=g)
     lc = torch.randn(n, cfg.lightcurves.feature_dim, generator=g)
-    priors = torch.randn(n, len(settings.training.priors), generator=g)
+    priors = torch.randn(n, len(comparison.priors), generator=g)
 
     def run(count: int) -> None:
         for start in range(0, count, batch_size):
@@ -90,14 +89,17 @@ def umap_times(n: int, dim: int) -> dict[str, float]:
     return out
 
 
-def products_benchmark(n: int = 2000, profile: str = "demo") -> dict[str, Any]:
-    """Embedding stars/s at N and 4N, UMAP fit and transform time at N and 4N, and ratios."""
-    dim = model_configs(profile).dualformer.embed_dim
+def products_benchmark(comparison: ComparisonConfig, n: int = 2000) -> dict[str, Any]:
+    """Embedding stars/s at N and 4N, UMAP fit and transform time at N and 4N, and ratios.
+
+    ``comparison``: the profile's compared models (the CLI's `Settings(...).comparison()`).
+    """
+    dim = model_configs(comparison.profile).dualformer.embed_dim
     umap_times(n, dim)  # untimed: numba compiles UMAP's code paths on first use
-    rate_n, rate_4n = embedding_rate(profile, n), embedding_rate(profile, 4 * n)
+    rate_n, rate_4n = embedding_rate(comparison, n), embedding_rate(comparison, 4 * n)
     times = umap_times(n, dim)
     return {
-        "profile": profile,
+        "profile": comparison.profile,
         "n": n,
         "embedding_dim": dim,
         "embed_pairs_per_s_n": rate_n,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,6 @@ import torch
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
-from desa.config import Settings, TrainingSettings
 from desa.models.baselines import MoCoAligner
 from desa.models.dualformer import DualFormer
 from desa.models.layers import count_parameters
@@ -25,6 +24,7 @@ from desa.models.lightcurves import LightCurveEncoder
 from desa.models.profiles import ModelConfigs, model_configs
 from desa.models.spectra import SpectraModel
 from desa.preprocess.lightcurves import N_CADENCES
+from desa.training.config import TrainingConfig
 from desa.training.tasks import (
     AlignerTask,
     DualFormerTask,
@@ -95,7 +95,7 @@ def _random(device: torch.device) -> Callable[..., torch.Tensor]:
 _TASK_ARGS = {"lr": 1e-5, "weight_decay": 0.0, "max_epochs": 1, "seed": 0, "identity": {}}
 
 
-def _spectra(cfg: ModelConfigs, training: TrainingSettings, batch: int, dev: torch.device) -> _Case:
+def _spectra(cfg: ModelConfigs, training: TrainingConfig, batch: int, dev: torch.device) -> _Case:
     rand = _random(dev)
     task = SpectraTask(
         SpectraModel(cfg.spectra),
@@ -108,7 +108,7 @@ def _spectra(cfg: ModelConfigs, training: TrainingSettings, batch: int, dev: tor
 
 
 def _lightcurves(
-    cfg: ModelConfigs, training: TrainingSettings, batch: int, dev: torch.device
+    cfg: ModelConfigs, training: TrainingConfig, batch: int, dev: torch.device
 ) -> _Case:
     rand, lc = _random(dev), cfg.lightcurves
     task = LightCurveTask(
@@ -131,18 +131,18 @@ def _features(cfg: ModelConfigs, batch: int, dev: torch.device) -> dict[str, tor
 
 
 def _dualformer(
-    cfg: ModelConfigs, training: TrainingSettings, batch: int, dev: torch.device
+    cfg: ModelConfigs, training: TrainingConfig, batch: int, dev: torch.device
 ) -> _Case:
     task = DualFormerTask(DualFormer(cfg.dualformer), **_TASK_ARGS)
     return _Case(task.to(dev), _features(cfg, batch, dev))
 
 
-def _moco(cfg: ModelConfigs, training: TrainingSettings, batch: int, dev: torch.device) -> _Case:
+def _moco(cfg: ModelConfigs, training: TrainingConfig, batch: int, dev: torch.device) -> _Case:
     task = AlignerTask(MoCoAligner(cfg.baselines, reference=training.reference_moco), **_TASK_ARGS)
     return _Case(task.to(dev), _features(cfg, batch, dev))
 
 
-# model -> (its builder, the `TrainingSettings` loop whose batch size it trains with)
+# model -> (its builder, the `TrainingConfig` loop whose batch size it trains with)
 CASES: dict[str, tuple[Callable[..., _Case], str]] = {
     "spectra": (_spectra, "spectra"),
     "lightcurves": (_lightcurves, "lightcurves"),
@@ -189,7 +189,7 @@ def _measure(case: _Case, device: torch.device, warmup: int, steps: int) -> dict
 
 
 def train_benchmark(
-    profiles: Iterable[str] = ("demo", "paper"),
+    trainings: Mapping[str, TrainingConfig],
     *,
     steps: int | None = None,
     warmup: int | None = None,
@@ -197,6 +197,8 @@ def train_benchmark(
     device: str | torch.device | None = None,
 ) -> dict[str, Any]:
     """Samples/s, seconds/step, FLOPs/sample and (on a known CUDA GPU) MFU per model and profile.
+
+    ``trainings``: each profile's training settings (the CLI's `Settings(profile=...).training`).
 
     Defaults: CUDA when present; each model's training batch size of the profile (batch 2 for
     the paper profile on a CPU); warm-up and timed steps from `CPU_STEPS` / `CUDA_STEPS`.
@@ -210,8 +212,7 @@ def train_benchmark(
         name = f"cpu, {torch.get_num_threads()} threads"
         note = "no MFU on a CPU"
     runs: list[dict[str, Any]] = []
-    for profile in profiles:
-        training = Settings(profile=profile).training
+    for profile, training in trainings.items():
         default_warmup, default_steps = CUDA_STEPS if dev.type == "cuda" else CPU_STEPS[profile]
         n_warmup = default_warmup if warmup is None else warmup
         n_steps = default_steps if steps is None else steps

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from os import PathLike
 
-from desa.errors import BadInputError
+from storage.errors import BadInputError
 
 
 class CatalogReadError(BadInputError):

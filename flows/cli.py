@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from desa.config import Settings
 from flows.clients import load_settings
 from flows.progress import terminal_progress
+from flows.settings import Settings
 from flows.stage import Freshness, StageContext, plan
 from flows.stages import stage_named, stages_for
 from flows.turn import PipelineBusy
@@ -371,7 +371,7 @@ def bench_train(
     if profile not in ("demo", "paper", "all"):
         raise typer.BadParameter(f"unknown profile {profile!r}", param_hint="--profile")
     profiles = ("demo", "paper") if profile == "all" else (profile,)
-    result = train_benchmark(profiles, steps=steps)
+    result = train_benchmark({p: Settings(profile=p).training for p in profiles}, steps=steps)
     if as_json:
         console.print_json(json.dumps(result))
         return
@@ -403,7 +403,7 @@ def bench_products(
     """Embedding throughput and UMAP fit / transform time at N and 4N."""
     from bench.products import products_benchmark
 
-    _print_measures(products_benchmark(n, profile), as_json)
+    _print_measures(products_benchmark(Settings(profile=profile).comparison(), n), as_json)
 
 
 def _print_measures(result: dict, as_json: bool) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from desa.config import Settings
 from desa.surveys.lamost_client import LamostClient, Release, newest_release
 from desa.surveys.mast_client import MastClient
+from flows.settings import Settings
 from storage.download import Downloader
 from storage.layout import DataRoot
 

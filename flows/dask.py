@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect.client.orchestration import get_client
 from prefect_dask import DaskTaskRunner
 
-from desa.config import Settings
+from flows.settings import Settings
 
 
 def task_runner(settings: Settings, api_url: str | None = None) -> DaskTaskRunner:

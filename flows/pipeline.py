@@ -17,10 +17,10 @@ from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 
-from desa.config import Settings
 from flows.artifacts import artifact_key, publish_stage_artifacts
 from flows.clients import load_settings
 from flows.dask import SettingsDaskTaskRunner
+from flows.settings import Settings
 from flows.stage import Outcome, StageContext, StageDef, execute, freshness, plan
 from flows.stages import STAGES, downstream_of, stages_for
 from flows.turn import pipeline_turn

@@ -28,8 +28,8 @@ from prefect.schedules import Cron, Interval
 from prefect.settings import PREFECT_API_URL
 from prefect.workers.process import ProcessWorker
 
-from desa.config import Settings
 from flows.pipeline import DEPLOYMENT, STAGE_FLOWS, rebuild
+from flows.settings import Settings
 from flows.stage import StageDef
 from flows.stages import stages_for
 from flows.watch import CATALOG, RELEASE, watch_releases

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from desa.config import Settings
+from flows.settings import Settings
 from storage.fingerprint import fingerprint_json
 from storage.layout import DataRoot
 from storage.lock import StageLock

@@ -19,9 +19,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
-from desa.config import Settings
 from desa.surveys.lamost_client import Release, newest_release
 from flows.clients import lamost_client, resolve_release
+from flows.settings import Settings
 from flows.stages.catalogs import KEPLER_TREE, current_sources
 from storage.layout import DataRoot
 from storage.publish import atomic_write_bytes

@@ -1,7 +1,7 @@
 """The task tables of the ``labels`` stage (issue 3, "labels"; paper §4, §6).
 
 Every table has ``star_id`` (``catalogs.labels.identity``) and ``split``
-(``desa.splits.split_of`` of the star id). A missing catalog leaves the columns it feeds
+(``catalogs.labels.splits.split_of`` of the star id). A missing catalog leaves the columns it feeds
 missing (NaN / <NA> / None), or the table empty when the catalog is the table's only source.
 """
 
@@ -16,7 +16,7 @@ from catalogs.labels.binary import binary_labels
 from catalogs.labels.columns import keys_of, lookup
 from catalogs.labels.config import LabelConfig
 from catalogs.labels.identity import StarIds, star_ids
-from desa.splits import splits_for
+from catalogs.labels.splits import splits_for
 
 LABEL_TABLES = (
     "spectra_labels",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from desa.splits import DEFAULT_FRACTIONS, DEFAULT_SALT, split_edges
+from catalogs.labels.splits import DEFAULT_FRACTIONS, DEFAULT_SALT, split_edges
 
 PROT_CATALOGS = ("lightpred2025", "santos2021", "santos2019", "mcquillan2014", "reinhold2023")
 AGE_CATALOGS = ("bouma2024", "lu2024")
@@ -39,7 +39,7 @@ class LabelConfig:
       stars with Prot below it (None keeps all). Their own membership is relative to a
       Teff-dependent initial-rotation relation; the paper's §6.2 cut is not legible; 7 d is the
       upper edge of Simonian et al. 2019's rapid rotators (1.5 < P < 7 d).
-    - ``split_fractions`` / ``split_salt``: ``desa.splits.split_of`` by star id.
+    - ``split_fractions`` / ``split_salt``: ``catalogs.labels.splits.split_of`` by star id.
     """
 
     prot_priority: tuple[str, ...] = PROT_CATALOGS

@@ -23,8 +23,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.fft import next_fast_len
 
-from desa.errors import BadInputError
 from desa.surveys.kepler import QUARTERS, KeplerQuarter, read_quarter, resolve_bitmask
+from storage.errors import BadInputError
 
 if TYPE_CHECKING:  # torch is imported only by the torch variants (~1 s import)
     import torch

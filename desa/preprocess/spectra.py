@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from desa.errors import BadInputError
 from desa.surveys.lamost import C_KMS, SNR_BANDS, LamostSpectrum, read_spectrum
+from storage.errors import BadInputError
 
 # Arms and log-λ step of the reference preprocessor (desa_reference.md §8.1 steps 3-4).
 BLUE_ARM = (3841.0, 5800.0)

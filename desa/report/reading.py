@@ -1,7 +1,7 @@
 """What each comparison of the report can and cannot show, in words.
 
 The statements follow from how the labels are made (catalogs/labels) and which priors every
-model is given (`TrainingSettings.priors`); they are conditioned on that prior set so that
+model is given (`TrainingConfig.priors`); they are conditioned on that prior set so that
 the report never claims more than the inputs allow.
 """
 

@@ -8,7 +8,7 @@ import os
 from os import PathLike
 from typing import TYPE_CHECKING
 
-from desa.errors import BadInputError
+from storage.errors import BadInputError
 
 if TYPE_CHECKING:  # astropy is imported lazily: sibling client modules import this package too
     from astropy.io import fits

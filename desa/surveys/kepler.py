@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from desa.errors import BadInputError
 from desa.surveys import open_fits
+from storage.errors import BadInputError
 
 # TIMEDEL card of every real DR25 long-cadence file (data_sources.md §2.4): 29.4244 min.
 LONG_CADENCE_DAYS = 0.02043359821692

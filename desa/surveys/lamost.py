@@ -23,8 +23,8 @@ from typing import Any, Literal
 import numpy as np
 from astropy.io import fits
 
-from desa.errors import BadInputError
 from desa.surveys import open_fits
+from storage.errors import BadInputError
 
 # Speed of light in km/s (exact, SI definition). LAMOST's catalog rv is z*c; Z is the redshift
 # of the star after the heliocentric correction HELIO_RV (km/s) was applied to the wavelengths,

@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 
 import requests
 
-from desa.errors import BadInputError
 from desa.surveys.kepler import QUARTERS, llc_filename, parse_llc_filename
 from desa.surveys.listing import folder_names, local_folder
 from storage.download import DownloadRequest
+from storage.errors import BadInputError
 from storage.fingerprint import fingerprint_json
 
 log = logging.getLogger(__name__)

@@ -1,16 +1,16 @@
 """The models compared downstream, from the settings: the one list every stage reads.
 
-Every model gets the same priors (`TrainingSettings.priors`, encoded as values plus
+Every model gets the same priors (`ComparisonConfig.priors`, encoded as values plus
 missing-indicators by `desa.models.dualformer.encode_priors`):
 
 - DualFormer variants (kind ``dualformer``): ``desa``; the control ``desa_no_priors`` (no
-  priors); with `EvaluateSettings.ablations` the paper's sec. 6 ablations (self-only and
+  priors); with `ComparisonConfig.ablations` the paper's sec. 6 ablations (self-only and
   cross-only attention, W for both projections);
 - the aligners of `desa.models.baselines.BASELINES` (priors appended to both features);
 - ``spectra_only`` / ``lightcurve_only``: one frozen encoder's feature with the priors appended;
 - ``priors_only``: the encoded priors alone (the control for what the priors already tell).
 
-With `EvaluateSettings.binary_without_ruwe` (and RUWE among the priors) every model that sees
+With `ComparisonConfig.binary_without_ruwe` (and RUWE among the priors) every model that sees
 priors is repeated as ``<model>_no_ruwe`` with RUWE left out, scored on the binary task only:
 the binary labels are partly defined by RUWE (catalogs/labels/config.py `ruwe_binary_min`).
 ``desa_no_priors`` has no ``_no_ruwe`` twin: it sees no RUWE already.
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from desa.config import Settings
 from desa.models.baselines import BASELINES, BaselineConfig
 from desa.models.dualformer import DualFormerConfig
 from desa.models.profiles import model_configs
+from desa.training.config import ComparisonConfig
 
 DUALFORMER = "dualformer"
 UNIMODAL = ("spectra_only", "lightcurve_only")
@@ -71,11 +71,11 @@ def _family(priors: tuple[str, ...], suffix: str, ablations: bool) -> list[Model
     return [*dual, *others, ModelSpec(f"{PRIORS_ONLY}{suffix}", PRIORS_ONLY, priors)]
 
 
-def comparison_models(settings: Settings) -> tuple[ModelSpec, ...]:
-    """Every model the settings ask for: the full comparison first, then binary-only twins."""
-    priors, ablations = tuple(settings.training.priors), settings.evaluate.ablations
+def comparison_models(config: ComparisonConfig) -> tuple[ModelSpec, ...]:
+    """Every model the config asks for: the full comparison first, then binary-only twins."""
+    priors, ablations = tuple(config.priors), config.ablations
     models = _family(priors, "", ablations)
-    if settings.evaluate.binary_without_ruwe and "ruwe" in priors:
+    if config.binary_without_ruwe and "ruwe" in priors:
         without = tuple(p for p in priors if p != "ruwe")
         twins = _family(without, NO_RUWE, ablations)
         # with RUWE the only prior, priors_only_no_ruwe would be an empty embedding
@@ -87,26 +87,26 @@ def comparison_models(settings: Settings) -> tuple[ModelSpec, ...]:
     return tuple(models)
 
 
-def model_names(settings: Settings) -> tuple[str, ...]:
+def model_names(config: ComparisonConfig) -> tuple[str, ...]:
     """The models of every table and figure."""
-    return tuple(m.name for m in comparison_models(settings) if not m.binary_only)
+    return tuple(m.name for m in comparison_models(config) if not m.binary_only)
 
 
-def binary_only_names(settings: Settings) -> tuple[str, ...]:
+def binary_only_names(config: ComparisonConfig) -> tuple[str, ...]:
     """The models scored on the binary task alone (RUWE left out of their priors)."""
-    return tuple(m.name for m in comparison_models(settings) if m.binary_only)
+    return tuple(m.name for m in comparison_models(config) if m.binary_only)
 
 
-def dualformer_config(settings: Settings, spec: ModelSpec) -> DualFormerConfig:
+def dualformer_config(config: ComparisonConfig, spec: ModelSpec) -> DualFormerConfig:
     """The profile's DualFormer with the model's prior count and ablation fields."""
     return replace(
-        model_configs(settings.profile).dualformer,
+        model_configs(config.profile).dualformer,
         n_priors=len(spec.priors),
-        reference_cross_bug=settings.training.reference_cross_bug,
+        reference_cross_bug=config.reference_cross_bug,
         **dict(spec.dualformer),
     )
 
 
-def baseline_config(settings: Settings, spec: ModelSpec) -> BaselineConfig:
+def baseline_config(config: ComparisonConfig, spec: ModelSpec) -> BaselineConfig:
     """The profile's aligner dimensions with the model's prior count."""
-    return replace(model_configs(settings.profile).baselines, n_priors=len(spec.priors))
+    return replace(model_configs(config.profile).baselines, n_priors=len(spec.priors))

@@ -3,7 +3,7 @@
 Targets follow desa_reference.md: spectra labels Teff/5778 K, logg, [Fe/H] with the SNR
 weight snrg/1000 (sec. 2); rotation period in days (scaled by the model, sec. 3); priors
 Teff/5778, logg, Prot/70, [Fe/H], Rstar, RUWE (sec. 4 "latent"), NaN when unknown, of which
-`TrainingSettings.priors` picks the set every model sees.
+`TrainingConfig.priors` picks the set every model sees.
 
 Light curves reach the encoders in absolute units: the stored relative flux times the star's
 `lum_factor` = 10^(-0.4 M) (paper sec. 4.2; 2^M with `reference_luminosity`), computed by

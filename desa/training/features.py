@@ -5,7 +5,7 @@ sec. 4, 6), so their features are computed once, in eval mode: the spectra featu
 preprocessed spectrum and the light-curve feature of a deterministic crop (`first_window`;
 the reference crops at random each time it reads a star) of the light curve in absolute units
 (`desa.training.datasets.lightcurves`). One row per pair, with the pair's ids, split and every
-prior of `TrainingSettings.priors` (each model picks its own of them by name); blocks of rows
+prior of `TrainingConfig.priors` (each model picks its own of them by name); blocks of rows
 are written as disjoint regions and the store is consolidated last.
 """
 

@@ -22,8 +22,8 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
-from desa.config import LoopSettings, TrainingSettings
 from desa.training.checkpoints import check_identity, read_checkpoint
+from desa.training.config import LoopConfig, TrainingConfig
 from desa.training.tasks import TrainTask
 
 LAST, BEST = "last.ckpt", "best.ckpt"
@@ -97,7 +97,7 @@ def checkpoint_history(checkpoint: dict[str, Any]) -> list[dict[str, float]]:
     return []
 
 
-def resolve_precision(training: TrainingSettings) -> str:
+def resolve_precision(training: TrainingConfig) -> str:
     """`auto`: bf16 autocast on CUDA, full fp32 elsewhere."""
     if training.precision != "auto":
         return training.precision
@@ -112,8 +112,8 @@ def fit(
     *,
     name: str,
     checkpoint_dir: str,
-    loop: LoopSettings,
-    training: TrainingSettings,
+    loop: LoopConfig,
+    training: TrainingConfig,
     log: Callable[[str], None] = print,
     on_epoch: Callable[[int, int], None] | None = None,
 ) -> FitResult:

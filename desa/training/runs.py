@@ -19,7 +19,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from desa.config import LoopSettings, TrainingSettings
 from desa.evaluate.quantiles import quantile_report
 from desa.models.baselines import (
     BASELINES,
@@ -42,6 +41,7 @@ from desa.training.checkpoints import (
     model_state,
     read_checkpoint,
 )
+from desa.training.config import LoopConfig, TrainingConfig
 from desa.training.data import ChunkBatchSampler, StoreBatches, batch_loader, collect
 from desa.training.datasets import (
     SPECTRA_LABELS,
@@ -71,7 +71,7 @@ def plain(obj: Any) -> Any:
     return json.loads(json.dumps(obj))
 
 
-def training_device(training: TrainingSettings) -> torch.device:
+def training_device(training: TrainingConfig) -> torch.device:
     """Where models run outside Lightning (scoring, features): CUDA when present and allowed."""
     cuda = training.accelerator != "cpu" and torch.cuda.is_available()
     return torch.device("cuda" if cuda else "cpu")
@@ -83,8 +83,8 @@ class Job:
 
     name: str
     checkpoints: str  # folder (any fsspec URL); each identity trains in its own subfolder
-    training: TrainingSettings
-    loop: LoopSettings
+    training: TrainingConfig
+    loop: LoopConfig
     data: str  # fingerprint of the inputs the stage's key was made of
     log: Callable[[str], None] = print
     on_epoch: Callable[[int, int], None] | None = None  # (epochs done, max epochs)

@@ -9,10 +9,10 @@ from prefect.cache_policies import NO_CACHE
 
 from catalogs.build import BuiltCatalog, build_catalog, source_fingerprint, source_url
 from catalogs.specs import SPECS, CatalogSpec, LamostCatalogSource
-from desa.config import Settings
-from desa.errors import BadInputError
 from flows.clients import downloader, lamost_client, mast_client
+from flows.settings import Settings
 from flows.stage import StageContext, StageDef, StageResult
+from storage.errors import BadInputError
 from storage.manifest import ManifestRecord, check_failure_fraction, write_manifest
 from storage.publish import atomic_write_bytes
 from storage.tables import read_parquet_metadata

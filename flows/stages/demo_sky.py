@@ -8,8 +8,8 @@ import fsspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from desa.config import Settings
 from desa.sky.mirror import build_sky
+from flows.settings import Settings
 from flows.stage import StageDef, StageResult
 from storage.fingerprint import sha256_file
 

@@ -13,7 +13,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from torch import nn
 
-from desa.config import Settings
 from desa.models.dualformer import DualFormer
 from desa.products.embeddings import (
     model_attrs,
@@ -28,6 +27,7 @@ from desa.training.comparison import (
     comparison_models,
     dualformer_config,
 )
+from flows.settings import Settings
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_json
 from storage.publish import publishing
@@ -44,13 +44,14 @@ def _trained(ctx: StageContext, models: tuple[ModelSpec, ...]) -> dict[str, nn.M
     from desa.training.runs import baseline_model, load_trained  # Lightning: only when run
 
     reference_moco = ctx.settings.training.reference_moco
+    comparison = ctx.settings.comparison()
     out = {}
     for m in models:
         if m.kind == DUALFORMER:
-            config = dualformer_config(ctx.settings, m)
+            config = dualformer_config(comparison, m)
             model, folder = DualFormer(config), "dualformer"
         elif m.trained:
-            config = baseline_config(ctx.settings, m)
+            config = baseline_config(comparison, m)
             model, folder = baseline_model(m.kind, config, reference_moco), "baselines"
         else:
             continue
@@ -89,7 +90,7 @@ def embed_task(ctx: StageContext) -> StageResult:
     from desa.training.runs import training_device
 
     root, training = ctx.root, ctx.settings.training
-    models = comparison_models(ctx.settings)
+    models = comparison_models(ctx.settings.comparison())
     pairs, pair_values = pair_embeddings(
         root.store_url("features.zarr"),
         models,
@@ -115,11 +116,12 @@ def embed_task(ctx: StageContext) -> StageResult:
 
 
 def _config(settings: Settings) -> dict:
-    models = comparison_models(settings)
+    comparison = settings.comparison()
+    models = comparison_models(comparison)
     return {
         "models": [asdict(m) for m in models],
         "dualformer": {
-            m.name: asdict(dualformer_config(settings, m)) for m in models if m.kind == DUALFORMER
+            m.name: asdict(dualformer_config(comparison, m)) for m in models if m.kind == DUALFORMER
         },
         "reference_moco": settings.training.reference_moco,
     }

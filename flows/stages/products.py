@@ -13,7 +13,6 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from catalogs.apogee import match_apogee, usable_apogee
-from desa.config import Settings
 from desa.evaluate.apogee import apogee_comparison_rows, apogee_scores
 from desa.evaluate.comparison import Inputs, comparison_rows, evaluate
 from desa.products.embeddings import read_embeddings
@@ -29,6 +28,7 @@ from desa.report.html import (
 from desa.report.reading import comparison_limits, limits_section
 from desa.report.sections import report_figures
 from desa.report.table import comparison_cells, directions, paired_cells
+from flows.settings import Settings
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.layout import DataRoot

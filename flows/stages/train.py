@@ -21,7 +21,6 @@ import fsspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from desa.config import LoopSettings, Settings
 from desa.models.profiles import model_configs
 from desa.training.checkpoints import CheckpointError, read_checkpoint, weights_fingerprint
 from desa.training.comparison import (
@@ -31,7 +30,9 @@ from desa.training.comparison import (
     comparison_models,
     dualformer_config,
 )
+from desa.training.config import LoopConfig
 from flows.progress import StageProgress, detail_log
+from flows.settings import Settings
 from flows.stage import StageContext, StageDef, StageResult
 from storage.fingerprint import fingerprint_json
 from storage.publish import publishing
@@ -56,18 +57,20 @@ def stage_config(settings: Settings, model: Any, loop: str, *extra: str) -> dict
 
 def dualformers(settings: Settings) -> tuple[ModelSpec, ...]:
     """The DualFormer variants the settings compare (desa, desa_no_priors, ablations...)."""
-    return tuple(m for m in comparison_models(settings) if m.kind == DUALFORMER)
+    return tuple(m for m in comparison_models(settings.comparison()) if m.kind == DUALFORMER)
 
 
 def aligners(settings: Settings) -> tuple[ModelSpec, ...]:
     """The baseline aligners the settings compare (each prior set's MoCo, SimSiam...)."""
-    return tuple(m for m in comparison_models(settings) if m.trained and m.kind != DUALFORMER)
+    return tuple(
+        m for m in comparison_models(settings.comparison()) if m.trained and m.kind != DUALFORMER
+    )
 
 
 def job_for(
     ctx: StageContext,
     name: str,
-    loop: LoopSettings,
+    loop: LoopConfig,
     on_epoch: Callable[[int, int], None] | None = None,
 ) -> Job:
     """A model's job; its per-epoch lines are detail that a terminal's progress bar replaces."""
@@ -99,7 +102,7 @@ def publish_model(ctx: StageContext, result: FitResult, dest: str, checkpoints: 
 
 
 def _train_model(
-    ctx: StageContext, name: str, loop: LoopSettings, train: Callable[[Job], tuple[FitResult, dict]]
+    ctx: StageContext, name: str, loop: LoopConfig, train: Callable[[Job], tuple[FitResult, dict]]
 ) -> StageResult:
     """Train the stage's one model and publish it as output ``model``."""
     with StageProgress(name, "epochs", loop.max_epochs) as progress:
@@ -266,7 +269,7 @@ def _train_each(
     ctx: StageContext,
     stage: str,
     folder: str,
-    loop: LoopSettings,
+    loop: LoopConfig,
     models: dict[str, tuple[dict, Callable[[Job], tuple[FitResult, dict]]]],
 ) -> StageResult:
     """Train and publish each model (name -> (identity extras and config, train)) as
@@ -302,7 +305,7 @@ def train_dualformer_task(ctx: StageContext) -> StageResult:
     features = ctx.root.store_url("features.zarr")
 
     def entry(spec: ModelSpec) -> tuple[dict, Callable[[Job], tuple[FitResult, dict]]]:
-        config = dualformer_config(ctx.settings, spec)
+        config = dualformer_config(ctx.settings.comparison(), spec)
         identity = {"config": config, "priors": list(spec.priors)}
         return identity, lambda job: runs.train_dualformer(job, features, config, spec.priors)
 
@@ -319,7 +322,10 @@ TRAIN_DUALFORMER = StageDef(
     config=lambda s: {
         **stage_config(s, model_configs(s.profile).dualformer, "dualformer"),
         "models": {
-            m.name: {"config": asdict(dualformer_config(s, m)), "priors": list(m.priors)}
+            m.name: {
+                "config": asdict(dualformer_config(s.comparison(), m)),
+                "priors": list(m.priors),
+            }
             for m in dualformers(s)
         },
     },
@@ -340,7 +346,7 @@ def train_baselines_task(ctx: StageContext) -> StageResult:
     features = ctx.root.store_url("features.zarr")
 
     def entry(spec: ModelSpec) -> tuple[dict, Callable[[Job], tuple[FitResult, dict]]]:
-        config = baseline_config(ctx.settings, spec)
+        config = baseline_config(ctx.settings.comparison(), spec)
         identity = {
             "config": config,
             **runs.baseline_identity(spec.kind, spec.priors, reference_moco),
@@ -377,7 +383,7 @@ TRAIN_BASELINES = StageDef(
     config=lambda s: {
         **stage_config(s, model_configs(s.profile).baselines, "baselines", "reference_moco"),
         "models": {
-            m.name: {"config": asdict(baseline_config(s, m)), "priors": list(m.priors)}
+            m.name: {"config": asdict(baseline_config(s.comparison(), m)), "priors": list(m.priors)}
             for m in aligners(s)
         },
     },

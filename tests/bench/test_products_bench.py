@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from bench.products import products_benchmark
+from flows.settings import Settings
 
 
 def test_products_benchmark_measures_both_sizes() -> None:
-    result = products_benchmark(n=60, profile="demo")
+    result = products_benchmark(Settings(profile="demo").comparison(), n=60)
     assert result["n"] == 60 and result["embedding_dim"] > 0
     for key in (
         "embed_pairs_per_s_n",

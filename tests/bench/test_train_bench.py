@@ -8,11 +8,14 @@ import pytest
 import torch
 
 from bench.train import CASES, peak_flops, train_benchmark
+from flows.settings import Settings
+
+DEMO = {"demo": Settings(profile="demo").training}
 
 
 @pytest.fixture(scope="module")
 def demo_result() -> dict:
-    return train_benchmark(["demo"], steps=1, warmup=1, batch_size=4, device="cpu")
+    return train_benchmark(DEMO, steps=1, warmup=1, batch_size=4, device="cpu")
 
 
 def test_every_demo_model_reports_positive_rates(demo_result: dict) -> None:
@@ -35,7 +38,7 @@ def test_no_peak_and_no_mfu_on_cpu(demo_result: dict) -> None:
 
 def test_steps_below_one_are_refused() -> None:
     with pytest.raises(ValueError, match="steps"):
-        train_benchmark(["demo"], steps=0, device="cpu")
+        train_benchmark(DEMO, steps=0, device="cpu")
 
 
 def test_cli_prints_json_and_a_table(demo_result: dict, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,8 +49,8 @@ def test_cli_prints_json_and_a_table(demo_result: dict, monkeypatch: pytest.Monk
 
     calls: list[tuple] = []
 
-    def measured(profiles: tuple[str, ...], steps: int | None = None) -> dict:
-        calls.append((profiles, steps))
+    def measured(trainings: dict, steps: int | None = None) -> dict:
+        calls.append((tuple(trainings), steps))
         return demo_result  # the CLI only formats; the measurement is tested above
 
     monkeypatch.setattr(bench.train, "train_benchmark", measured)

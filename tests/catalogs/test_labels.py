@@ -20,11 +20,11 @@ from catalogs.labels import (
     rotation_periods,
     star_ids,
 )
+from catalogs.labels.splits import split_of
 from catalogs.normalize import read_catalog
 from catalogs.specs import SPECS
 from desa.sky.catalogs import write_catalogs
 from desa.sky.population import SkyConfig, draw_stars, draw_visits
-from desa.splits import split_of
 
 
 @dataclass(frozen=True)

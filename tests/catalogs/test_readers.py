@@ -10,7 +10,7 @@ import pytest
 
 from catalogs.errors import CatalogReadError
 from catalogs.readers import read_published
-from desa.errors import BadInputError
+from storage.errors import BadInputError
 
 BIG_GAIA_ID = "2050232089348169729"  # not a float64 value: a float round trip changes it
 

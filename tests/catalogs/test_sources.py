@@ -22,9 +22,9 @@ from catalogs.build import build_catalog
 from catalogs.errors import CatalogSourceError
 from catalogs.normalize import read_catalog
 from catalogs.specs import SPECS, UrlSource, VizierSource
-from desa.errors import BadInputError
 from desa.sky.formats import VizierColumn, vizier_tsv
 from storage.download import Downloader
+from storage.errors import BadInputError
 from storage.layout import DataRoot
 from storage.tables import read_parquet
 

@@ -49,7 +49,7 @@ def demo_env(monkeypatch: pytest.MonkeyPatch, data_root: Path) -> DataRoot:
 
 
 def _models() -> tuple:
-    return comparison_models(load_settings())
+    return comparison_models(load_settings().comparison())
 
 
 def _compared() -> list[str]:

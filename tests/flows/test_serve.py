@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 
-from desa.config import Settings
 from flows.serve import deployments, describe
+from flows.settings import Settings
 from flows.stages import stage_named, stages_for
 
 GPU = {

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from desa.config import Settings
+from flows.settings import Settings
 from flows.stage import StageContext, StageDef, StageResult, execute, freshness
 from storage.fingerprint import sha256_bytes
 from storage.layout import DataRoot

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from desa.config import Settings
+from flows.settings import Settings
 from flows.stages.catalogs import KEPLER_TREE, current_sources
 from flows.watch import (
     CATALOG,

@@ -13,7 +13,6 @@ import pytest
 from scipy.signal import medfilt
 
 import desa.preprocess.spectra as spectra_module
-from desa.errors import BadInputError
 from desa.preprocess.spectra import (
     BLUE_ARM,
     N_PIXELS,
@@ -28,6 +27,7 @@ from desa.preprocess.spectra import (
 )
 from desa.sky.lamost_files import write_lamost_spectrum
 from desa.surveys.lamost import read_spectrum
+from storage.errors import BadInputError
 
 C_KMS = 299792.458
 

@@ -18,9 +18,9 @@ from catalogs.crossmatch import crossmatch
 from catalogs.labels import build_labels
 from catalogs.normalize import read_catalog
 from catalogs.specs import SPECS
-from desa.config import Settings
 from desa.sky.catalogs import write_catalogs
 from desa.sky.population import SkyConfig, draw_stars, draw_visits
+from flows.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import pytest
 from astropy.io import fits
 
 from bench.real_data import real_data_dir
-from desa.errors import BadInputError
 from desa.surveys.kepler import (
     LONG_CADENCE_DAYS,
     QUALITY_BITMASKS,
@@ -25,6 +24,7 @@ from desa.surveys.kepler import (
     resolve_bitmask,
     season_of_quarter,
 )
+from storage.errors import BadInputError
 
 with warnings.catch_warnings():  # lightkurve warns at import that oktopus is not installed
     warnings.simplefilter("ignore", UserWarning)

@@ -11,9 +11,9 @@ import pytest
 from astropy.io import fits
 
 from bench.real_data import real_data_dir
-from desa.errors import BadInputError
 from desa.sky.lamost_files import write_lamost_spectrum
 from desa.surveys.lamost import read_header, read_spectrum
+from storage.errors import BadInputError
 
 _LAMOST_DIR = real_data_dir() / "lamost"
 REAL_LAMOST = sorted(_LAMOST_DIR.rglob("spec-*.fits*")) if _LAMOST_DIR.is_dir() else []

@@ -9,7 +9,6 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from desa.config import Settings
 from desa.models.dualformer import DualFormer, encode_priors
 from desa.products.embeddings import embed_batch, model_attrs
 from desa.training.comparison import (
@@ -19,31 +18,32 @@ from desa.training.comparison import (
     dualformer_config,
     model_names,
 )
+from flows.settings import Settings
 
 BASE = ("desa", "desa_no_priors", "moco", "moco_clean", "simsiam", "vicreg")
 UNI = ("spectra_only", "lightcurve_only", "priors_only")
 
 
 def test_the_paper_profile_compares_the_controls_and_no_ablations_by_default() -> None:
-    settings = Settings(profile="paper")
-    assert settings.training.priors == ("teff", "logg", "prot", "feh", "rstar", "ruwe")
-    assert model_names(settings) == (*BASE, *UNI)
-    assert binary_only_names(settings) == ()
+    config = Settings(profile="paper").comparison()
+    assert config.priors == ("teff", "logg", "prot", "feh", "rstar", "ruwe")
+    assert model_names(config) == (*BASE, *UNI)
+    assert binary_only_names(config) == ()
 
 
 def test_ablations_and_no_ruwe_twins_are_settings(monkeypatch) -> None:
     monkeypatch.setenv("DESA_EVALUATE__ABLATIONS", "true")
     monkeypatch.setenv("DESA_EVALUATE__BINARY_WITHOUT_RUWE", "true")
-    settings = Settings(profile="paper")
-    names = model_names(settings)
+    config = Settings(profile="paper").comparison()
+    names = model_names(config)
     ablations = ("desa_self_attention", "desa_cross_attention", "desa_shared_projection")
     assert set(ablations) <= set(names)
-    twins = {m.name: m for m in comparison_models(settings) if m.binary_only}
+    twins = {m.name: m for m in comparison_models(config) if m.binary_only}
     assert set(twins) == {f"{n}_no_ruwe" for n in names if n != "desa_no_priors"}
     assert all(m.priors == ("teff", "logg", "prot", "feh", "rstar") for m in twins.values())
     configs = {
-        m.name: dualformer_config(settings, m)
-        for m in comparison_models(settings)
+        m.name: dualformer_config(config, m)
+        for m in comparison_models(config)
         if m.kind == DUALFORMER
     }
     assert configs["desa_self_attention"].attention == "self"
@@ -55,11 +55,11 @@ def test_ablations_and_no_ruwe_twins_are_settings(monkeypatch) -> None:
 def test_the_prior_set_is_a_setting(monkeypatch) -> None:
     monkeypatch.setenv("DESA_TRAINING__PRIORS", '["teff", "prot"]')
     monkeypatch.setenv("DESA_EVALUATE__BINARY_WITHOUT_RUWE", "true")
-    settings = Settings()
-    models = comparison_models(settings)
+    config = Settings().comparison()
+    models = comparison_models(config)
     assert {m.priors for m in models if m.name != "desa_no_priors"} == {("teff", "prot")}
-    assert binary_only_names(settings) == ()  # no RUWE among the priors: no twins
-    assert dualformer_config(settings, models[0]).n_priors == 2
+    assert binary_only_names(config) == ()  # no RUWE among the priors: no twins
+    assert dualformer_config(config, models[0]).n_priors == 2
     for bad in ('["teff", "teff"]', '["mass"]', "[]"):
         monkeypatch.setenv("DESA_TRAINING__PRIORS", bad)
         with pytest.raises(ValidationError):
@@ -67,20 +67,20 @@ def test_the_prior_set_is_a_setting(monkeypatch) -> None:
 
 
 def test_the_demo_scores_the_binary_task_without_ruwe_too() -> None:
-    settings = Settings(profile="demo")
-    assert "desa_no_ruwe" in binary_only_names(settings)
-    attrs = model_attrs(comparison_models(settings))
-    assert attrs["models"] == list(model_names(settings))
+    config = Settings(profile="demo").comparison()
+    assert "desa_no_ruwe" in binary_only_names(config)
+    attrs = model_attrs(comparison_models(config))
+    assert attrs["models"] == list(model_names(config))
     assert attrs["head_inputs"]["desa"] == "desa_projections"
     assert attrs["head_inputs"]["priors_only_no_ruwe"] == "priors_only_no_ruwe"
 
 
 def test_every_embedding_gets_the_same_encoded_priors() -> None:
-    settings = Settings(profile="demo")
-    models = [m for m in comparison_models(settings) if not m.trained or m.name == "desa"]
+    config = Settings(profile="demo").comparison()
+    models = [m for m in comparison_models(config) if not m.trained or m.name == "desa"]
     desa = next(m for m in models if m.name == "desa")
     torch.manual_seed(0)
-    trained = {"desa": DualFormer(dualformer_config(settings, desa)).eval()}
+    trained = {"desa": DualFormer(dualformer_config(config, desa)).eval()}
     cfg = trained["desa"].cfg
     b = 3
     spec, lc = torch.randn(b, cfg.spec_tokens), torch.randn(b, cfg.lc_tokens)
@@ -102,9 +102,9 @@ def test_every_embedding_gets_the_same_encoded_priors() -> None:
 
 @pytest.mark.parametrize("attention", ["self", "cross"])
 def test_attention_ablations_change_the_dualformer(attention) -> None:
-    settings = Settings(profile="demo")
-    desa = comparison_models(settings)[0]
-    both = dualformer_config(settings, desa)
+    config = Settings(profile="demo").comparison()
+    desa = comparison_models(config)[0]
+    both = dualformer_config(config, desa)
     torch.manual_seed(0)
     reference = DualFormer(both).eval()
     variant = DualFormer(replace(both, attention=attention)).eval()
@@ -114,9 +114,9 @@ def test_attention_ablations_change_the_dualformer(attention) -> None:
 
 
 def test_the_shared_projection_ablation_projects_both_branches_by_w() -> None:
-    settings = Settings(profile="demo")
-    spec_ = next(m for m in comparison_models(settings) if m.name == "desa")
-    config = replace(dualformer_config(settings, spec_), projection="shared")
+    comparison = Settings(profile="demo").comparison()
+    spec_ = next(m for m in comparison_models(comparison) if m.name == "desa")
+    config = replace(dualformer_config(comparison, spec_), projection="shared")
     model = DualFormer(config).eval()
     out = model(torch.randn(2, config.spec_tokens), torch.randn(2, config.lc_tokens))
     torch.testing.assert_close(out.e_lc, out.h_lc @ model.W.T)

@@ -10,18 +10,18 @@ import pytest
 import torch
 from torch import nn
 
-from desa.config import LoopSettings, TrainingSettings
 from desa.models.dualformer import DualFormer, DualFormerConfig, w_diagnostics
 from desa.models.heads import BinaryHead, HeadConfig
 from desa.models.layers import Standardize
 from desa.training.checkpoints import CheckpointError, model_state, read_checkpoint
+from desa.training.config import LoopConfig, TrainingConfig
 from desa.training.data import ArrayBatches, ChunkBatchSampler, batch_loader
 from desa.training.fit import LAST, EmptySplitError, checkpoint_history, fit
 from desa.training.tasks import DualFormerTask, HeadTask
 
 CONFIG = HeadConfig(in_dim=4, hidden=8, dropout=0.2)  # dropout: the RNG matters on resume
-LOOP = LoopSettings(max_epochs=6, batch_size=8, lr=1e-2, patience=50)
-TRAINING = TrainingSettings(accelerator="cpu", deterministic=True, seed=7)
+LOOP = LoopConfig(max_epochs=6, batch_size=8, lr=1e-2, patience=50)
+TRAINING = TrainingConfig(accelerator="cpu", deterministic=True, seed=7)
 
 
 def _data(n: int, seed: int) -> ArrayBatches:

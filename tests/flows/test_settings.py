@@ -1,9 +1,12 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from desa.config import Settings
+from desa.training.config import ComparisonConfig, TrainingConfig
+from flows.settings import Settings, TrainingSettings
 
 
 def test_demo_profile_reads_the_local_mirror(
@@ -49,3 +52,44 @@ def test_unknown_and_invalid_settings_are_errors(monkeypatch: pytest.MonkeyPatch
         Settings(fetch={"concurrency": 0})
     with pytest.raises(ValidationError):
         Settings(profile="nope")
+
+
+def test_the_training_section_is_the_library_config_and_where_it_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert set(TrainingSettings.model_fields) - set(TrainingConfig.model_fields) == {"work_pool"}
+    monkeypatch.setenv("DESA_TRAINING__ACCELERATOR", "cpu")
+    monkeypatch.setenv("DESA_TRAINING__DUALFORMER__LR", "0.5")
+    monkeypatch.setenv("DESA_TRAINING__WORK_POOL", "")  # empty: in-process
+    training = Settings().training
+    assert isinstance(training, TrainingConfig)
+    assert training.accelerator == "cpu" and training.dualformer.lr == 0.5
+    assert training.work_pool is None
+
+
+def test_the_comparison_part_follows_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESA_PROFILE", "paper")
+    monkeypatch.setenv("DESA_TRAINING__PRIORS", '["teff", "ruwe"]')
+    monkeypatch.setenv("DESA_TRAINING__REFERENCE_CROSS_BUG", "true")
+    monkeypatch.setenv("DESA_EVALUATE__ABLATIONS", "true")
+    assert Settings().comparison() == ComparisonConfig(
+        profile="paper",
+        priors=("teff", "ruwe"),
+        ablations=True,
+        binary_without_ruwe=False,
+        reference_cross_bug=True,
+    )
+    # the demo profile's default scores the binary task without RUWE too
+    assert Settings(profile="demo").comparison().binary_without_ruwe
+
+
+def test_reading_the_settings_loads_neither_prefect_nor_torch() -> None:
+    code = (
+        "import sys\n"
+        "from flows.settings import Settings\n"
+        "Settings()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'torch'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,7 +1,9 @@
-"""The one typed settings model: env (`DESA_*`, nested with `__`), optional `desa.toml`, profiles.
+"""The application's settings: env (`DESA_*`, nested with `__`), optional `desa.toml`, profiles.
 
 Precedence, highest first: arguments, environment, `desa.toml`, the profile's defaults, the
 field defaults. `DESA_PROFILE` (or `profile = ...` in desa.toml) picks `demo` or `paper`.
+The library never reads them: the flows hand each function its part (the training and label
+sections are the library's own configs, `desa.training.config` and `catalogs.labels.config`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic_settings import (
 )
 
 from catalogs.labels.config import LabelConfig
+from desa.training.config import ComparisonConfig, TrainingConfig
 
 Profile = Literal["demo", "paper"]
 
@@ -128,56 +131,13 @@ class LabelSettings(BaseModel):
         return LabelConfig(**self.model_dump())
 
 
-class LoopSettings(BaseModel):
-    """One model's optimisation (defaults: the reference, desa_reference.md sec. 10)."""
+class TrainingSettings(TrainingConfig):
+    """The training stages: the run (`desa.training.config`) and where it runs."""
 
-    max_epochs: int = Field(1000, ge=1)
-    batch_size: int = Field(16, ge=2)  # BatchNorm and batch-centred losses need two samples
-    lr: float = Field(2e-5, gt=0)
-    weight_decay: float = Field(1e-6, ge=0)
-    patience: int = Field(20, ge=1)  # early stopping on the validation loss, in epochs
-    max_batches_per_epoch: int | None = Field(None, ge=1)  # the reference caps at 1000
-
-
-# Priors every model is given (desa_reference.md sec. 4 "latent"), in model units: Teff/5778 K,
-# logg, Prot/70 d, [Fe/H], Rstar (Rsun), RUWE (`desa.training.datasets.PRIOR_SCALES`).
-PriorName = Literal["teff", "logg", "prot", "feh", "rstar", "ruwe"]
-PAPER_PRIORS: tuple[PriorName, ...] = ("teff", "logg", "prot", "feh", "rstar", "ruwe")
-
-
-class TrainingSettings(BaseModel):
-    """The training stages. Model dimensions come from the profile (`desa.models` configs)."""
-
-    seed: int = 1234  # the reference's torch.manual_seed(1234)
-    deterministic: bool = False  # True: bit-reproducible runs and resumes (slower on GPU)
-    accelerator: Literal["auto", "cpu", "gpu"] = "auto"  # auto: CUDA when present
-    devices: int = Field(1, ge=1)  # more than one: launch under torchrun (DDP)
-    precision: Literal["auto", "32-true", "bf16-mixed"] = "auto"  # auto: bf16 autocast on CUDA
-    num_workers: int = Field(0, ge=0)  # DataLoader processes reading the stores
     # A Prefect work pool (e.g. "gpu") whose worker runs the training stages; None: in-process.
     work_pool: str | None = None
-    spectra_ssl_weight: float = Field(0.5, ge=0, le=1)  # lambda of the hybrid loss (sec. 2)
-    mask_rate: float = Field(0.15, gt=0, lt=1)  # masked-filling pixel fraction (sec. 2)
-    lightcurve_ssl_weight: float = Field(0.5, ge=0, le=1)  # SimSiam vs period CQR (sec. 3)
-    reference_cross_bug: bool = False  # True: drop the between-branch covariance term (sec. 4)
-    reference_moco: bool = False  # True: MoCo without momentum update and queue (sec. 6)
-    # The priors given to every model (DESA, the aligners, the unimodal baselines and the
-    # priors-only control), e.g. DESA_TRAINING__PRIORS='["teff","logg"]'; n_priors follows.
-    priors: tuple[PriorName, ...] = Field(PAPER_PRIORS, min_length=1)
-    spectra: LoopSettings = LoopSettings(batch_size=64, lr=2e-5, weight_decay=5e-6, patience=40)
-    lightcurves: LoopSettings = LoopSettings(lr=5e-5, weight_decay=1e-5, patience=40)
-    dualformer: LoopSettings = LoopSettings()
-    baselines: LoopSettings = LoopSettings()
-    finetune: LoopSettings = LoopSettings(patience=10)
 
     _optional = field_validator("work_pool", mode="before")(_empty_is_none)
-
-    @field_validator("priors")
-    @classmethod
-    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"priors are named more than once: {list(value)}")
-        return value
 
 
 class EvaluateSettings(BaseModel):
@@ -338,6 +298,16 @@ class Settings(BaseSettings):
         if "://" in root:
             return f"{root}/mirror"
         return Path(root, "mirror").resolve().as_uri()
+
+    def comparison(self) -> ComparisonConfig:
+        """The compared models' part of the settings (`desa.training.comparison`)."""
+        return ComparisonConfig(
+            profile=self.profile,
+            priors=tuple(self.training.priors),
+            ablations=self.evaluate.ablations,
+            binary_without_ruwe=self.evaluate.binary_without_ruwe,
+            reference_cross_bug=self.training.reference_cross_bug,
+        )
 
     def public_dict(self) -> dict[str, Any]:
         """The settings as plain data (no secrets are held here: tokens stay in the environment)."""

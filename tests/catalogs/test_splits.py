@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from desa.splits import SPLITS, split_of, splits_for, unit_hash
+from catalogs.labels.splits import SPLITS, split_of, splits_for, unit_hash
 
 IDS = [f"{2_000_000_000_000_000_000 + 7919 * i}" for i in range(20_000)]
 
@@ -19,7 +19,7 @@ def test_same_splits_in_a_fresh_process_with_another_hash_seed() -> None:
     sample = [*IDS[:300], "kic:757076", "lamost:J195139.96+412543.6", "ü-star"]
     code = (
         "import json, sys\n"
-        "from desa.splits import splits_for\n"
+        "from catalogs.labels.splits import splits_for\n"
         "print(json.dumps(list(splits_for(json.loads(sys.stdin.read())))))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
