@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.imports import imported_modules
 from tests.support.paths import REPO_ROOT
 
 LIBRARY = ("desa", "catalogs", "storage")
@@ -48,16 +48,6 @@ def test_library_modules_do_not_import_prefect() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def _imported(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-    return names
-
-
 def test_shipped_packages_hold_and_import_no_test_tooling() -> None:
     sources = _sources(SHIPPED)
     assert any(path.parts[-2:] == ("bench", "fetch.py") for path in sources)
@@ -65,7 +55,7 @@ def test_shipped_packages_hold_and_import_no_test_tooling() -> None:
     assert testing == [], f"test tooling belongs in tests/support/: {testing}"
     importers = {
         str(path.relative_to(REPO_ROOT)): sorted(
-            name for name in _imported(path) if name == "tests" or name.startswith("tests.")
+            name for name in imported_modules(path) if name == "tests" or name.startswith("tests.")
         )
         for path in sources
     }

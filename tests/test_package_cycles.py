@@ -6,9 +6,10 @@ ones included, so a lazy import inside a function cannot hide a cycle.
 
 from __future__ import annotations
 
-import ast
 from itertools import pairwise
 from pathlib import Path
+
+from tests.support.imports import imported_modules
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,17 +19,6 @@ def top_level_packages() -> list[str]:
     return sorted(
         p.name for p in REPO.iterdir() if (p / "__init__.py").is_file() and p.name != "tests"
     )
-
-
-def imported_modules(source: Path) -> set[str]:
-    """Absolute module names a file imports, at any depth of its code."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-    return names
 
 
 def package_graph(packages: list[str]) -> dict[str, dict[str, list[str]]]:
