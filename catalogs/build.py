@@ -17,6 +17,7 @@ from catalogs.errors import CatalogFetchError, CatalogReadError, CatalogSourceEr
 from catalogs.normalize import read_catalog
 from catalogs.specs import CatalogSpec, LamostCatalogSource, UrlSource, VizierSource
 from catalogs.vizier import fetch_vizier, vizier_version_stamp
+from storage import layout
 from storage.download import Downloader, DownloadRequest
 from storage.fingerprint import fingerprint_frame, fingerprint_json, sha256_file
 from storage.layout import DataRoot
@@ -96,14 +97,14 @@ def build_catalog(
     asked = url or f"vizier:{spec.source.catalog_id}/{spec.source.table or ''}"
     if url is None:
         assert isinstance(spec.source, VizierSource)
-        raw_path = root.raw_path("catalogs", f"{spec.name}.tsv")
+        raw_path = root.path(layout.RAW_CATALOGS, f"{spec.name}.tsv")
         try:
             result = fetch_vizier(spec.source.catalog_id, spec.source.table, raw_path, fs=root.fs)
         except CatalogFetchError as error:
             raise CatalogSourceError(spec.name, asked, str(error)) from error
         version_stamp = result.version_stamp
     else:
-        raw_path = root.raw_path("catalogs", url.rpartition("/")[2].split("?")[0] or spec.name)
+        raw_path = root.path(layout.RAW_CATALOGS, url.rpartition("/")[2].split("?")[0] or spec.name)
         # A changed source replaces the raw copy: never resume from an older version.
         if root.fs.exists(raw_path):
             root.fs.rm(raw_path)
@@ -128,7 +129,7 @@ def build_catalog(
         "rejected": len(rejected),
         "content_fingerprint": fingerprint_frame(table),
     }
-    write_parquet(table, root.fs, root.catalog_path(spec.name), metadata=provenance)
+    write_parquet(table, root.fs, root.of(layout.catalog(spec.name)), metadata=provenance)
     rejected_path = root.path("catalogs", "rejected", f"{spec.name}.parquet")
     if len(rejected):
         write_parquet(rejected, root.fs, rejected_path, metadata={"catalog": spec.name})
@@ -136,7 +137,7 @@ def build_catalog(
         root.fs.rm(rejected_path)
     return BuiltCatalog(
         spec.name,
-        root.catalog_path(spec.name),
+        root.of(layout.catalog(spec.name)),
         len(table),
         len(rejected),
         provenance["content_fingerprint"],

@@ -13,6 +13,12 @@ import pandas as pd
 from pandas.api import types as ptypes
 from scipy.spatial import cKDTree
 
+from storage import layout
+from storage.fingerprint import fingerprint_frame
+from storage.layout import DataRoot
+from storage.state import StageResult
+from storage.tables import read_parquet, write_parquet
+
 METHODS = ("lk_link", "gaia_id", "position")  # in priority order
 _LK_COMMENT = r"^kplr(\d{1,9})$"
 _OUTPUT_COLUMNS = ["obsid", "kic", "method", "sep_arcsec", "ambiguous", "n_candidates"]
@@ -93,6 +99,27 @@ def crossmatch(
         }
     )
     return result[kic >= 0].reset_index(drop=True)[_OUTPUT_COLUMNS]
+
+
+def write_crossmatch(root: DataRoot, radius_arcsec: float) -> StageResult:
+    """The crossmatch stage: match the root's LAMOST catalog to its Kepler–Gaia table."""
+    lamost = read_parquet(root.fs, root.of(layout.LAMOST_CATALOG))
+    # Several Gaia rows per kic can exist in the Kepler–Gaia table; positions are the KIC's.
+    kepler = read_parquet(root.fs, root.of(layout.KEPLER_GAIA)).drop_duplicates("kic")
+    matches = crossmatch(lamost, kepler, radius_arcsec=radius_arcsec)
+    fingerprint = fingerprint_frame(matches)
+    path = root.of(layout.CROSSMATCH)
+    write_parquet(matches, root.fs, path, metadata={"content_fingerprint": fingerprint})
+    by_method = matches["method"].value_counts().to_dict()
+    summary = {
+        "spectra": len(lamost),
+        "matched": len(matches),
+        "stars": int(matches["kic"].nunique()),
+        "ambiguous": int(matches["ambiguous"].sum()),
+        **{f"by_{method}": int(n) for method, n in by_method.items()},
+    }
+    rows = [{"method": m, "matches": int(n)} for m, n in sorted(by_method.items())]
+    return StageResult({"crossmatch": fingerprint}, {"crossmatch": path}, summary, rows)
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:

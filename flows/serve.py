@@ -54,7 +54,7 @@ def _deployment(flow_: Flow, description: str, **options: object) -> RunnerDeplo
 
 def describe(stage: StageDef) -> str:
     """What a stage does, reads and writes, for the deployment's page in the UI."""
-    reads = ", ".join(f"{upstream} ({output})" for upstream, output in stage.reads)
+    reads = ", ".join(f"{product.stage} ({product.output})" for product in stage.reads)
     return (
         f"{stage.description}\n\nReads: {reads or 'its sources'}."
         f"\n\nWrites: {', '.join(stage.writes)}."

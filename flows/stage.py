@@ -18,9 +18,9 @@ from typing import Any
 
 from flows.settings import Settings
 from storage.fingerprint import fingerprint_json
-from storage.layout import DataRoot
+from storage.layout import DataRoot, Product
 from storage.lock import StageLock
-from storage.state import StageState, read_state, write_state
+from storage.state import StageResult, StageState, read_state, write_state
 
 
 @dataclass(frozen=True)
@@ -32,19 +32,11 @@ class StageContext:
     inputs: dict[str, str] = field(default_factory=dict)  # fingerprints the key was made of
 
 
-@dataclass
-class StageResult:
-    outputs: dict[str, str]  # output name -> content fingerprint
-    paths: dict[str, str]  # output name -> path under the data root
-    summary: dict[str, Any] = field(default_factory=dict)  # counts shown by `desa status`
-    rows: list[dict[str, Any]] = field(default_factory=list)  # the artifact table
-
-
 @dataclass(frozen=True)
 class StageDef:
     name: str
     version: str  # bump when the stage's code changes what it produces
-    reads: tuple[tuple[str, str], ...]  # (upstream stage, output name)
+    reads: tuple[Product, ...]  # named products of upstream stages (storage.layout)
     config: Callable[[Settings], dict[str, Any]]
     body: Callable[[StageContext], StageResult]
     external_inputs: Callable[[StageContext], dict[str, str]] | None = None
@@ -56,7 +48,7 @@ class StageDef:
 
     @property
     def upstream(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(stage for stage, _ in self.reads))
+        return tuple(dict.fromkeys(product.stage for product in self.reads))
 
 
 @dataclass(frozen=True)
@@ -95,11 +87,11 @@ def freshness(stage: StageDef, ctx: StageContext) -> Freshness:
     fs = ctx.root.fs
     previous = read_state(fs, ctx.root.state_path(stage.name))
     inputs: dict[str, str] = {}
-    for upstream, output in stage.reads:
-        record = read_state(fs, ctx.root.state_path(upstream))
-        if record is None or output not in record.outputs:
-            return Freshness(stage.name, None, False, f"waiting for {upstream}", previous)
-        inputs[f"{upstream}:{output}"] = record.outputs[output]
+    for product in stage.reads:
+        record = read_state(fs, ctx.root.state_path(product.stage))
+        if record is None or product.output not in record.outputs:
+            return Freshness(stage.name, None, False, f"waiting for {product.stage}", previous)
+        inputs[product.key] = record.outputs[product.output]
     if stage.external_inputs is not None:
         inputs.update(stage.external_inputs(ctx))
     config = stage.config(ctx.settings)

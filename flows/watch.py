@@ -23,6 +23,7 @@ from desa.surveys.lamost_client import Release, newest_release
 from flows.clients import lamost_client, resolve_release
 from flows.settings import Settings
 from flows.stages.catalogs import KEPLER_TREE, current_sources
+from storage import layout
 from storage.layout import DataRoot
 from storage.publish import atomic_write_bytes
 
@@ -64,7 +65,7 @@ def detect_changes(settings: Settings) -> list[SourceChange]:
     brings every catalog up to date.
     """
     root = DataRoot(settings.data_root)
-    lock = _read_json(root, root.sources_lock_path())
+    lock = _read_json(root, root.path(layout.SOURCES_LOCK))
     if lock is None:
         return []
     built = Release.parse(lock["lamost"]["dr"], lock["lamost"]["version"])

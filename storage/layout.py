@@ -1,11 +1,121 @@
-"""Where things live under the data root (a local path or any fsspec URL)."""
+"""Where things live under the data root (a local path or any fsspec URL).
+
+Every product a stage writes has one name here (flint's naming module is the model): the
+stage that writes it, its key in that stage's state record and its place under the root.
+Stages declare what they read by these names and find every file through them.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+
+@dataclass(frozen=True)
+class Product:
+    """One stage output: ``stage``'s state record fingerprints it under ``output``."""
+
+    stage: str
+    output: str
+    relpath: str  # under the data root
+
+    @property
+    def key(self) -> str:
+        """How a reader's cache key names this input."""
+        return f"{self.stage}:{self.output}"
+
+
+def catalog(name: str) -> Product:
+    return Product("catalogs", name, f"catalogs/{name}.parquet")
+
+
+def rejected_rows(catalog_name: str) -> str:
+    return f"catalogs/rejected/{catalog_name}.parquet"
+
+
+def manifest(name: str) -> str:
+    return f"manifests/{name}.parquet"
+
+
+LAMOST_CATALOG = catalog("lamost_lrs_stellar")
+KEPLER_GAIA = catalog("kepler_gaia")
+BERGER = catalog("berger2020")
+APOGEE = catalog("apogee_dr17")
+KEPLER_TREE = Product("catalogs", "kepler_tree", "")  # a stamp of the archive, no file
+SOURCES_LOCK = "sources.lock.json"
+
+CROSSMATCH = Product("crossmatch", "crossmatch", "crossmatch.parquet")
+
+RAW_SPECTRA = "raw/lamost"
+RAW_LIGHTCURVES = "raw/kepler"
+RAW_CATALOGS = "raw/catalogs"
+FETCHED_SPECTRA = Product("fetch-spectra", "files", manifest("fetch-spectra"))
+FETCHED_LIGHTCURVES = Product("fetch-lightcurves", "files", manifest("fetch-lightcurves"))
+
+SPECTRA = Product("spectra", "store", "spectra.zarr")
+LIGHTCURVES = Product("lightcurves", "store", "lightcurves.zarr")
+
+
+def labels(table: str) -> Product:
+    return Product("labels", table, f"labels/{table}.parquet")
+
+
+SPECTRA_MODEL = Product("train-spectra", "model", "models/train-spectra.ckpt")
+LIGHTCURVE_MODEL = Product("train-lightcurves", "model", "models/train-lightcurves.ckpt")
+FEATURES = Product("features", "store", "features.zarr")
+DUALFORMERS = Product("train-dualformer", "models", "models/dualformer")
+BASELINES = Product("train-baselines", "models", "models/baselines")
+
+
+def dualformer(name: str) -> Product:
+    return Product(DUALFORMERS.stage, name, f"{DUALFORMERS.relpath}/{name}.ckpt")
+
+
+def baseline(name: str) -> Product:
+    return Product(BASELINES.stage, name, f"{BASELINES.relpath}/{name}.ckpt")
+
+
+def model(name: str) -> str:
+    """A published model by its job name (``train-spectra``, ``finetune/desa-binary``...)."""
+    return f"models/{name}.ckpt"
+
+
+CHECKPOINTS = "checkpoints"
+
+
+def checkpoints(job: str) -> str:
+    return f"{CHECKPOINTS}/{job}"
+
+
+EMBEDDINGS = Product("embed", "store", "embeddings.zarr")
+PREDICTIONS = Product("finetune", "predictions", "finetune/predictions.parquet")
+
+MAPS = Product("umap", "maps", "umap.parquet")
+
+
+def reducer(model_name: str) -> str:
+    return f"umap/{model_name}.pkl"
+
+
+REPORT_DIR = "report"
+METRICS = Product("evaluate", "metrics", f"{REPORT_DIR}/metrics.json")
+COMPARISON_TABLE = f"{REPORT_DIR}/comparison.csv"
+FIGURE_INDEX = f"{REPORT_DIR}/figures.json"
+
+
+def figure(stem: str) -> str:
+    return f"{REPORT_DIR}/figures/{stem}.png"
+
+
+REPORT = Product("report", "report", f"{REPORT_DIR}/index.html")
+EXPLORER = Product("report", "explorer", f"{REPORT_DIR}/explorer.html")
+
+STATE_DIR = "state"
+PIPELINE_LOCK = f"{STATE_DIR}/pipeline.lock"
+RELEASES = f"{STATE_DIR}/releases.json"
 
 
 class DataRoot:
@@ -42,26 +152,18 @@ class DataRoot:
         self.fs.makedirs(path, exist_ok=True)
         return path
 
-    def catalog_path(self, name: str) -> str:
-        return self.path("catalogs", f"{name}.parquet")
+    def of(self, product: Product) -> str:
+        """The path of a named product (see the names above)."""
+        return self.path(product.relpath)
 
-    def manifest_path(self, name: str) -> str:
-        return self.path("manifests", f"{name}.parquet")
+    def url_of(self, product: Product) -> str:
+        return self.store_url(product.relpath)
 
     def state_path(self, stage: str) -> str:
-        return self.path("state", f"{stage}.json")
+        return self.path(STATE_DIR, f"{stage}.json")
 
     def lock_path(self, stage: str) -> str:
-        return self.path("state", f"{stage}.lock")
-
-    def raw_path(self, *parts: str) -> str:
-        return self.path("raw", *parts)
-
-    def crossmatch_path(self) -> str:
-        return self.path("crossmatch.parquet")
-
-    def sources_lock_path(self) -> str:
-        return self.path("sources.lock.json")
+        return self.path(STATE_DIR, f"{stage}.lock")
 
     def __repr__(self) -> str:
         return f"DataRoot({self.url!r})"

@@ -28,6 +28,16 @@ class StageState:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class StageResult:
+    """What a stage's body returns: its outputs, where they live, and what to show."""
+
+    outputs: dict[str, str]  # output name -> content fingerprint
+    paths: dict[str, str]  # output name -> path under the data root
+    summary: dict[str, Any] = field(default_factory=dict)  # counts shown by `desa status`
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the artifact table
+
+
 def read_state(fs: fsspec.AbstractFileSystem, path: str) -> StageState | None:
     if not fs.exists(path):
         return None

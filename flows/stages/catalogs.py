@@ -11,10 +11,12 @@ from catalogs.build import BuiltCatalog, build_catalog, source_fingerprint, sour
 from catalogs.specs import SPECS, CatalogSpec, LamostCatalogSource
 from flows.clients import downloader, lamost_client, mast_client
 from flows.settings import Settings
-from flows.stage import StageContext, StageDef, StageResult
+from flows.stage import StageContext, StageDef
+from storage import layout
 from storage.errors import BadInputError
 from storage.manifest import ManifestRecord, check_failure_fraction, write_manifest
 from storage.publish import atomic_write_bytes
+from storage.state import StageResult
 from storage.tables import read_parquet_metadata
 
 NAME = "catalogs"
@@ -82,7 +84,7 @@ def _write_sources_lock(ctx: StageContext, paths: dict[str, str]) -> str:
         },
         "catalogs": catalogs,
     }
-    path = ctx.root.sources_lock_path()
+    path = ctx.root.path(layout.SOURCES_LOCK)
     atomic_write_bytes(ctx.root.fs, path, json.dumps(lock, indent=2, sort_keys=True).encode())
     return path
 
@@ -92,7 +94,7 @@ def _body(ctx: StageContext) -> StageResult:
     outputs, paths, records, rows = {}, {}, [], []
     for spec in active_specs(ctx.settings):
         source_key = f"source:{spec.name}"
-        path = ctx.root.catalog_path(spec.name)
+        path = ctx.root.of(layout.catalog(spec.name))
         unchanged = (
             previous is not None
             and not ctx.force
@@ -132,7 +134,7 @@ def _body(ctx: StageContext) -> StageResult:
     # The archive tree, as an output, makes fetch-lightcurves list the targets again when
     # it changes, even with every catalog unchanged.
     outputs["kepler_tree"] = sources[KEPLER_TREE]
-    manifest = write_manifest(ctx.root.fs, ctx.root.manifest_path(NAME), records)
+    manifest = write_manifest(ctx.root.fs, ctx.root.path(layout.manifest(NAME)), records)
     check_failure_fraction(manifest, ctx.settings.catalogs.max_failure_fraction, NAME)
     built_count = sum(r["status"] == "built" for r in rows)
     summary = {

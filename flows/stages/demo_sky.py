@@ -10,8 +10,9 @@ from prefect.cache_policies import NO_CACHE
 
 from desa.sky.mirror import build_sky
 from flows.settings import Settings
-from flows.stage import StageDef, StageResult
+from flows.stage import StageDef
 from storage.fingerprint import sha256_file
+from storage.state import StageResult
 
 NAME = "demo-sky"
 

@@ -28,10 +28,11 @@ from desa.training.comparison import (
     dualformer_config,
 )
 from flows.settings import Settings
-from flows.stage import StageContext, StageDef, StageResult
+from flows.stage import StageContext, StageDef
+from storage import layout
 from storage.fingerprint import fingerprint_json
 from storage.publish import publishing
-from storage.state import read_state
+from storage.state import StageResult, read_state
 
 TRAINED = {DUALFORMER: "train-dualformer"}  # any other trained kind: train-baselines
 
@@ -132,9 +133,9 @@ EMBED = StageDef(
     version="2",  # every model of the comparison, with the priors; model list in the attrs
     writes=("embeddings.zarr",),
     reads=(
-        ("features", "store"),
-        ("train-dualformer", "models"),
-        ("train-baselines", "models"),
+        layout.FEATURES,
+        layout.DUALFORMERS,
+        layout.BASELINES,
     ),
     config=_config,
     body=lambda ctx: embed_task(ctx),

@@ -17,7 +17,8 @@ from desa.surveys.mast_client import search_lightcurve_requests
 from desa.surveys.selection import select_kics, select_spectra
 from flows.clients import downloader, lamost_client, mast_client
 from flows.progress import StageProgress
-from flows.stage import StageContext, StageDef, StageResult
+from flows.stage import StageContext, StageDef
+from storage import layout
 from storage.download import DownloadRequest
 from storage.fingerprint import fingerprint_frame
 from storage.manifest import (
@@ -27,6 +28,7 @@ from storage.manifest import (
     to_frame,
     write_manifest,
 )
+from storage.state import StageResult
 from storage.tables import read_parquet
 
 STATUSES = ("ok", "failed", "absent")
@@ -68,7 +70,7 @@ def _fetch(
 ) -> StageResult:
     """Run the batches (``sizes[i]`` ``unit`` each), writing the merged manifest after each one
     (progress survives a kill)."""
-    fs, manifest_path = ctx.root.fs, ctx.root.manifest_path(name)
+    fs, manifest_path = ctx.root.fs, ctx.root.path(layout.manifest(name))
     manifest = read_manifest(fs, manifest_path)
     rows = []
     with StageProgress(name, unit, sum(sizes)) as progress:
@@ -101,15 +103,15 @@ def _fetch(
 
 def _spectra_body(ctx: StageContext) -> StageResult:
     root, settings = ctx.root, ctx.settings
-    lamost = read_parquet(root.fs, root.catalog_path("lamost_lrs_stellar"))
-    matches = read_parquet(root.fs, root.crossmatch_path())
+    lamost = read_parquet(root.fs, root.of(layout.catalog("lamost_lrs_stellar")))
+    matches = read_parquet(root.fs, root.of(layout.CROSSMATCH))
     rows = select_spectra(lamost, matches, settings.selection.spectra, settings.selection.min_snrg)
     # A spectrum fetched once is kept, whichever release it came from: a new release brings
     # new obsids, and only those are fetched (DESIGN.md §3).
-    fetched = read_manifest(root.fs, root.manifest_path("fetch-spectra"))
+    fetched = read_manifest(root.fs, root.path(layout.manifest("fetch-spectra")))
     kept = fetched.loc[fetched["status"] == "ok", "key"]
     rows = rows[~rows["obsid"].astype(str).isin(kept)]
-    client, dest = lamost_client(settings), root.raw_path("lamost")
+    client, dest = lamost_client(settings), root.path(layout.RAW_SPECTRA)
     parts = _batches(rows, settings.fetch.batch_size)
     plans = [partial(client.spectrum_requests, part, dest) for part in parts]
     return _fetch(
@@ -125,10 +127,10 @@ def _spectra_body(ctx: StageContext) -> StageResult:
 
 def _lightcurves_body(ctx: StageContext) -> StageResult:
     root, settings = ctx.root, ctx.settings
-    kepler = read_parquet(root.fs, root.catalog_path("kepler_gaia"))
-    matches = read_parquet(root.fs, root.crossmatch_path())
+    kepler = read_parquet(root.fs, root.of(layout.catalog("kepler_gaia")))
+    matches = read_parquet(root.fs, root.of(layout.CROSSMATCH))
     kics = select_kics(kepler, matches, settings.selection.lightcurves)
-    dest = root.raw_path("kepler")
+    dest = root.path(layout.RAW_LIGHTCURVES)
     if settings.archive.mast_mode == "search":
         requests_for = partial(search_lightcurve_requests, dest_dir=dest)
     else:
@@ -168,7 +170,7 @@ SPECTRA = StageDef(
     name="fetch-spectra",
     version="2",
     writes=("raw/lamost/", "manifests/fetch-spectra.parquet"),
-    reads=(("catalogs", "lamost_lrs_stellar"), ("crossmatch", "crossmatch")),
+    reads=(layout.LAMOST_CATALOG, layout.CROSSMATCH),
     config=_fetch_config("spectra"),
     body=_spectra_body,
     description="Download the LAMOST spectra the crossmatch and pretraining selection ask for.",
@@ -179,9 +181,9 @@ LIGHTCURVES = StageDef(
     version="1",
     writes=("raw/kepler/", "manifests/fetch-lightcurves.parquet"),
     reads=(
-        ("catalogs", "kepler_gaia"),
-        ("catalogs", "kepler_tree"),
-        ("crossmatch", "crossmatch"),
+        layout.KEPLER_GAIA,
+        layout.KEPLER_TREE,
+        layout.CROSSMATCH,
     ),
     config=_fetch_config("lightcurves"),
     body=_lightcurves_body,

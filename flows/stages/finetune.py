@@ -12,9 +12,11 @@ from prefect.cache_policies import NO_CACHE
 from desa.models.profiles import model_configs
 from desa.products.embeddings import read_embeddings
 from flows.progress import StageProgress
-from flows.stage import StageContext, StageDef, StageResult
+from flows.stage import StageContext, StageDef
 from flows.stages.train import job_for, publish_model
+from storage import layout
 from storage.fingerprint import fingerprint_frame
+from storage.state import StageResult
 from storage.tables import read_parquet, write_parquet
 
 if TYPE_CHECKING:
@@ -70,7 +72,7 @@ FINETUNE = StageDef(
     name="finetune",
     version="2",  # the models named by embeddings.zarr; binary head alone for binary-only
     writes=("models/finetune/<model>-{binary,age}.ckpt", "finetune/predictions.parquet"),
-    reads=(("embed", "store"), ("labels", "binary"), ("labels", "ages")),
+    reads=(layout.EMBEDDINGS, layout.labels("binary"), layout.labels("ages")),
     config=lambda s: {
         "head": asdict(model_configs(s.profile).head),
         "loop": s.training.finetune.model_dump(mode="json"),

@@ -7,9 +7,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from catalogs.labels import LABEL_TABLES, build_labels
-from flows.stage import StageContext, StageDef, StageResult
+from flows.stage import StageContext, StageDef
+from storage import layout
 from storage.fingerprint import fingerprint_frame
-from storage.state import read_state
+from storage.state import StageResult, read_state
 from storage.tables import read_parquet, write_parquet
 
 NAME = "labels"
@@ -40,7 +41,7 @@ def _catalog_inputs(ctx: StageContext) -> dict[str, str]:
 
 
 def _ok_keys(ctx: StageContext, manifest: str, column: str) -> pd.DataFrame:
-    rows = read_parquet(ctx.root.fs, ctx.root.manifest_path(manifest))
+    rows = read_parquet(ctx.root.fs, ctx.root.path(layout.manifest(manifest)))
     return pd.DataFrame({column: rows.loc[rows["status"] == "ok", "key"].astype("int64")})
 
 
@@ -48,10 +49,10 @@ def _ok_keys(ctx: StageContext, manifest: str, column: str) -> pd.DataFrame:
 def labels_task(ctx: StageContext) -> StageResult:
     root = ctx.root
     names = [key.removeprefix("catalogs:") for key in ctx.inputs if key.startswith("catalogs:")]
-    tables = {name: read_parquet(root.fs, root.catalog_path(name)) for name in names}
+    tables = {name: read_parquet(root.fs, root.of(layout.catalog(name))) for name in names}
     built = build_labels(
         tables,
-        read_parquet(root.fs, root.crossmatch_path()),
+        read_parquet(root.fs, root.of(layout.CROSSMATCH)),
         _ok_keys(ctx, "spectra", "obsid"),
         _ok_keys(ctx, "lightcurves", "kic"),
         ctx.settings.labels.config(),
@@ -79,7 +80,7 @@ STAGE = StageDef(
     name=NAME,
     version="1",
     writes=("labels/<table>.parquet",),
-    reads=(("crossmatch", "crossmatch"), ("spectra", "store"), ("lightcurves", "store")),
+    reads=(layout.CROSSMATCH, layout.SPECTRA, layout.LIGHTCURVES),
     config=lambda s: s.labels.model_dump(mode="json"),
     body=lambda ctx: labels_task(ctx),
     external_inputs=_catalog_inputs,

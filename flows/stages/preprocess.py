@@ -32,11 +32,12 @@ from desa.preprocess.stores import (
 )
 from desa.surveys.kepler import parse_llc_filename
 from flows.progress import StageProgress
-from flows.stage import StageContext, StageDef, StageResult
-from storage import zarr_store
+from flows.stage import StageContext, StageDef
+from storage import layout, zarr_store
 from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.manifest import read_manifest
 from storage.rows import allocate, by_shard, empty, record
+from storage.state import StageResult
 from storage.tables import read_parquet, write_parquet
 
 STORE_VERSION = "1"  # bump when the layout of a store changes
@@ -60,7 +61,7 @@ def run_sharded(
     Returns (manifest, number processed); the caller writes its catalog coordinates and
     consolidates the store, which publishes the run.
     """
-    fs, manifest_path = ctx.root.fs, ctx.root.manifest_path(name)
+    fs, manifest_path = ctx.root.fs, ctx.root.path(layout.manifest(name))
     recipe_key = fingerprint_json({"store": STORE_VERSION, **recipe})
     if not zarr_store.exists(url) or zarr_store.attrs(url).get("recipe_key") != recipe_key:
         # A new recipe means every object is redone: start over, forgetting the old rows first
@@ -106,7 +107,7 @@ def _result(
             ),
         ]
     )
-    paths = {"store": url, "manifest": root.manifest_path(name)}
+    paths = {"store": url, "manifest": root.path(layout.manifest(name))}
     return StageResult({"store": fingerprint}, paths, summary, rows or [summary])
 
 
@@ -127,20 +128,20 @@ def lightcurve_shard(url: str, rows: list[int], items: pd.DataFrame, options: di
 def _identities(ctx: StageContext) -> StarIds:
     root = ctx.root
     return star_ids(
-        read_parquet(root.fs, root.catalog_path("lamost_lrs_stellar")),
-        read_parquet(root.fs, root.crossmatch_path()),
-        read_parquet(root.fs, root.catalog_path("kepler_gaia")),
+        read_parquet(root.fs, root.of(layout.catalog("lamost_lrs_stellar"))),
+        read_parquet(root.fs, root.of(layout.CROSSMATCH)),
+        read_parquet(root.fs, root.of(layout.catalog("kepler_gaia"))),
     )
 
 
 def _spectra_body(ctx: StageContext) -> StageResult:
     root, settings = ctx.root, ctx.settings.spectra
     url = root.store_url("spectra.zarr")
-    fetched = read_manifest(root.fs, root.manifest_path("fetch-spectra"))
+    fetched = read_manifest(root.fs, root.path(layout.manifest("fetch-spectra")))
     fetched = fetched[fetched["status"] == "ok"].rename(columns={"sha256": "input"})
     fetched["obsid"] = fetched["key"].astype("int64")
     fetched = fetched.set_index("key", drop=False)
-    lamost = read_parquet(root.fs, root.catalog_path("lamost_lrs_stellar")).set_index("obsid")
+    lamost = read_parquet(root.fs, root.of(layout.catalog("lamost_lrs_stellar"))).set_index("obsid")
     rv = None
     if settings.rv_source == "catalog":
         rv = lamost["rv"].dropna().astype(float).to_dict()
@@ -180,7 +181,7 @@ def _spectra_body(ctx: StageContext) -> StageResult:
 def _lightcurve_inputs(ctx: StageContext) -> pd.DataFrame:
     """One row per star with fetched quarters: its files and their fingerprint."""
     root = ctx.root
-    fetched = read_manifest(root.fs, root.manifest_path("fetch-lightcurves"))
+    fetched = read_manifest(root.fs, root.path(layout.manifest("fetch-lightcurves")))
     fetched = fetched[fetched["status"] == "ok"].copy()
     fetched["kic"] = [parse_llc_filename(k)[0] for k in fetched["key"]]
     fetched = fetched.sort_values(["kic", "key"])
@@ -214,7 +215,7 @@ def _lightcurves_body(ctx: StageContext) -> StageResult:
         shard_rows=settings.shard_rows,
     )
     kics = manifest.sort_values("row")["key"].astype("int64").to_numpy()
-    berger = read_parquet(root.fs, root.catalog_path("berger2020")).drop_duplicates("kic")
+    berger = read_parquet(root.fs, root.of(layout.catalog("berger2020"))).drop_duplicates("kic")
     dist = berger.set_index("kic")["dist_pc"].reindex(kics).to_numpy("f8")
     kepmag = zarr_store.read_array(url, "kepmag")  # as the shards read it from the files
     coords = lightcurve_catalog_coords(
@@ -230,10 +231,10 @@ SPECTRA = StageDef(
     version="1",
     writes=("spectra.zarr", "manifests/spectra.parquet"),
     reads=(
-        ("fetch-spectra", "files"),
-        ("catalogs", "lamost_lrs_stellar"),
-        ("catalogs", "kepler_gaia"),
-        ("crossmatch", "crossmatch"),
+        layout.FETCHED_SPECTRA,
+        layout.LAMOST_CATALOG,
+        layout.KEPLER_GAIA,
+        layout.CROSSMATCH,
     ),
     config=lambda s: s.spectra.model_dump(mode="json"),
     body=_spectra_body,
@@ -246,11 +247,11 @@ LIGHTCURVES = StageDef(
     version="1",
     writes=("lightcurves.zarr", "manifests/lightcurves.parquet"),
     reads=(
-        ("fetch-lightcurves", "files"),
-        ("catalogs", "berger2020"),
-        ("catalogs", "lamost_lrs_stellar"),
-        ("catalogs", "kepler_gaia"),
-        ("crossmatch", "crossmatch"),
+        layout.FETCHED_LIGHTCURVES,
+        layout.BERGER,
+        layout.LAMOST_CATALOG,
+        layout.KEPLER_GAIA,
+        layout.CROSSMATCH,
     ),
     config=lambda s: s.lightcurves.model_dump(mode="json"),
     body=_lightcurves_body,

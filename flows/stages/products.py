@@ -29,11 +29,12 @@ from desa.report.reading import comparison_limits, limits_section
 from desa.report.sections import report_figures
 from desa.report.table import comparison_cells, directions, paired_cells
 from flows.settings import Settings
-from flows.stage import StageContext, StageDef, StageResult
+from flows.stage import StageContext, StageDef
+from storage import layout
 from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.layout import DataRoot
 from storage.publish import atomic_write_bytes
-from storage.state import read_state
+from storage.state import StageResult, read_state
 from storage.tables import read_parquet, read_parquet_metadata, write_parquet
 
 
@@ -96,7 +97,7 @@ UMAP = StageDef(
     name="umap",
     version="1",
     writes=("umap.parquet", "umap/<model>.pkl"),
-    reads=(("embed", "store"),),
+    reads=(layout.EMBEDDINGS,),
     config=lambda s: vars(_umap_settings(s)),
     body=lambda ctx: umap_task(ctx),
     description="2-D UMAP of every model, fitted on training stars; new stars transformed.",
@@ -160,10 +161,10 @@ def apogee_metrics(ctx: StageContext) -> dict[str, Any]:
     from desa.training.spectra_predictions import predict_spectra_labels
 
     root = ctx.root
-    if not all(root.fs.exists(root.catalog_path(name)) for name in APOGEE_CATALOGS):
+    if not all(root.fs.exists(root.of(layout.catalog(name))) for name in APOGEE_CATALOGS):
         return {"note": "no APOGEE DR17 catalog in this data root"}
-    apogee = usable_apogee(read_parquet(root.fs, root.catalog_path("apogee_dr17")))
-    lamost = read_parquet(root.fs, root.catalog_path("lamost_lrs_stellar"))
+    apogee = usable_apogee(read_parquet(root.fs, root.of(layout.catalog("apogee_dr17"))))
+    lamost = read_parquet(root.fs, root.of(layout.catalog("lamost_lrs_stellar")))
     labels = read_parquet(root.fs, root.path("labels", "spectra_labels.parquet"))
     test = lamost[lamost["obsid"].isin(labels.loc[labels["split"] == "test", "obsid"])]
     matches = match_apogee(test, apogee, ctx.settings.crossmatch.radius_arcsec)
@@ -223,18 +224,18 @@ EVALUATE = StageDef(
     version="5",  # the store's models; ridge few-shot, log L, intervals; APOGEE; W history
     writes=("report/metrics.json", "report/comparison.csv", "report/figures/"),
     reads=(
-        ("embed", "store"),
-        ("umap", "maps"),
-        ("finetune", "predictions"),
-        ("labels", "cmd"),
-        ("labels", "hr"),
-        ("labels", "fast_rotators"),
-        ("labels", "kinematics"),
-        ("train-spectra", "model"),
-        ("train-lightcurves", "model"),
-        ("spectra", "store"),
-        ("labels", "spectra_labels"),
-        ("train-dualformer", "desa"),
+        layout.EMBEDDINGS,
+        layout.MAPS,
+        layout.PREDICTIONS,
+        layout.labels("cmd"),
+        layout.labels("hr"),
+        layout.labels("fast_rotators"),
+        layout.labels("kinematics"),
+        layout.SPECTRA_MODEL,
+        layout.LIGHTCURVE_MODEL,
+        layout.SPECTRA,
+        layout.labels("spectra_labels"),
+        layout.dualformer("desa"),
     ),
     config=lambda s: {
         "few_shot_fraction": s.products.few_shot_fraction,
@@ -351,11 +352,11 @@ REPORT = StageDef(
     version="5",  # intervals, paired comparison, the store's models, APOGEE, reading guide
     writes=("report/index.html", "report/explorer.html"),
     reads=(
-        ("evaluate", "metrics"),
-        ("umap", "maps"),
-        ("embed", "store"),
-        ("labels", "pairs"),
-        ("labels", "cmd"),
+        layout.METRICS,
+        layout.MAPS,
+        layout.EMBEDDINGS,
+        layout.labels("pairs"),
+        layout.labels("cmd"),
     ),
     config=lambda s: {"neighbors": s.products.neighbors, "priors": list(s.training.priors)},
     body=lambda ctx: report_task(ctx),

@@ -33,9 +33,11 @@ from desa.training.comparison import (
 from desa.training.config import LoopConfig
 from flows.progress import StageProgress, detail_log
 from flows.settings import Settings
-from flows.stage import StageContext, StageDef, StageResult
+from flows.stage import StageContext, StageDef
+from storage import layout
 from storage.fingerprint import fingerprint_json
 from storage.publish import publishing
+from storage.state import StageResult
 from storage.tables import read_parquet
 
 if TYPE_CHECKING:
@@ -143,7 +145,7 @@ TRAIN_SPECTRA = StageDef(
     name="train-spectra",
     version="1",
     writes=("models/train-spectra.ckpt",),
-    reads=(("spectra", "store"), ("labels", "spectra_labels")),
+    reads=(layout.SPECTRA, layout.labels("spectra_labels")),
     config=lambda s: stage_config(
         s, model_configs(s.profile).spectra, "spectra", "spectra_ssl_weight", "mask_rate"
     ),
@@ -180,7 +182,7 @@ TRAIN_LIGHTCURVES = StageDef(
     name="train-lightcurves",
     version="2",  # light curves in absolute units (lum_factor applied)
     writes=("models/train-lightcurves.ckpt",),
-    reads=(("lightcurves", "store"), ("labels", "lightcurve_labels")),
+    reads=(layout.LIGHTCURVES, layout.labels("lightcurve_labels")),
     config=lambda s: stage_config(
         s, model_configs(s.profile).lightcurves, "lightcurves", "lightcurve_ssl_weight"
     ),
@@ -246,11 +248,11 @@ FEATURES = StageDef(
     version="2",  # light curves in absolute units, the priors of the settings
     writes=("features.zarr",),
     reads=(
-        ("train-spectra", "model"),
-        ("train-lightcurves", "model"),
-        ("spectra", "store"),
-        ("lightcurves", "store"),
-        ("labels", "pairs"),
+        layout.SPECTRA_MODEL,
+        layout.LIGHTCURVE_MODEL,
+        layout.SPECTRA,
+        layout.LIGHTCURVES,
+        layout.labels("pairs"),
     ),
     config=lambda s: {
         "batch_size": s.training.dualformer.batch_size,
@@ -318,7 +320,7 @@ TRAIN_DUALFORMER = StageDef(
     name="train-dualformer",
     version="2",  # every DualFormer variant of the comparison, each with its own priors
     writes=("models/dualformer/<model>.ckpt",),
-    reads=(("features", "store"),),
+    reads=(layout.FEATURES,),
     config=lambda s: {
         **stage_config(s, model_configs(s.profile).dualformer, "dualformer"),
         "models": {
@@ -379,7 +381,7 @@ TRAIN_BASELINES = StageDef(
     name="train-baselines",
     version="2",  # the aligners see the priors; one set per prior set of the comparison
     writes=("models/baselines/<model>.ckpt",),
-    reads=(("features", "store"),),
+    reads=(layout.FEATURES,),
     config=lambda s: {
         **stage_config(s, model_configs(s.profile).baselines, "baselines", "reference_moco"),
         "models": {

@@ -18,6 +18,7 @@ from catalogs.normalize import read_catalog
 from catalogs.readers import read_published
 from catalogs.specs import SPECS
 from catalogs.vizier import fetch_vizier
+from storage import layout
 from storage.download import Downloader
 from storage.layout import DataRoot
 from storage.tables import read_parquet, read_parquet_metadata
@@ -162,7 +163,7 @@ def test_a_vizier_catalog_builds_on_a_data_root_that_is_not_local(
     )
     try:
         built = build_catalog(SPECS["santos2019"], root, None, Downloader(root.fs))
-        raw = root.raw_path("catalogs", "santos2019.tsv")
+        raw = root.path(layout.RAW_CATALOGS, "santos2019.tsv")
         assert root.fs.cat_file(raw).startswith(b"#VizieR table J/ApJS/244/21/table3")
         table = read_parquet(root.fs, built.path)
         assert table["kic"].tolist() == [892834, 893033]

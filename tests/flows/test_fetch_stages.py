@@ -10,6 +10,7 @@ import pytest
 from bench.archive_server import ArchiveServer, Fault, FaultPlan
 from desa.sky.mirror import build_sky
 from flows.pipeline import STAGE_FLOWS
+from storage import layout
 from storage.layout import DataRoot
 from storage.manifest import read_manifest
 
@@ -62,7 +63,7 @@ def test_fetch_over_http_with_faults_quarantines_only_bad_files(
             assert STAGE_FLOWS[stage]()["ran"]
         assert any("token=" in r.query for r in server.requests)  # the archive got the token
 
-    spectra = read_manifest(root.fs, root.manifest_path("fetch-spectra")).set_index("key")
+    spectra = read_manifest(root.fs, root.path(layout.manifest("fetch-spectra"))).set_index("key")
     truth = pd.read_parquet(mirror / "truth" / "spectra.parquet").set_index("path")
     failed = spectra[spectra["status"] == "failed"]
     corrupt, missing = (str(truth.loc[paths[k], "obsid"]) for k in ("corrupt", "missing"))
@@ -79,7 +80,7 @@ def test_fetch_over_http_with_faults_quarantines_only_bad_files(
     raw = sorted(p.name for p in root.local_path("raw", "lamost").glob("**/*") if p.is_file())
     assert raw == sorted(Path(p).name for p in ok["path"])
 
-    lightcurves = read_manifest(root.fs, root.manifest_path("fetch-lightcurves"))
+    lightcurves = read_manifest(root.fs, root.path(layout.manifest("fetch-lightcurves")))
     assert (lightcurves["status"] == "ok").all()
     truncated = lightcurves[lightcurves["path"].str.endswith(Path(paths["truncated"]).name)]
     assert truncated["attempts"].item() == 2
@@ -94,5 +95,5 @@ def test_fetch_over_http_with_faults_quarantines_only_bad_files(
         assert STAGE_FLOWS["fetch-spectra"]()["ran"]
         fetched = [r for r in server.requests if "spectrum" in r.path]
     assert len(fetched) == 2
-    spectra = read_manifest(root.fs, root.manifest_path("fetch-spectra"))
+    spectra = read_manifest(root.fs, root.path(layout.manifest("fetch-spectra")))
     assert (spectra["status"] == "ok").all()

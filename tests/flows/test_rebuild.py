@@ -16,6 +16,7 @@ import pytest
 import xarray as xr
 
 from flows.pipeline import STAGE_FLOWS, rebuild
+from storage import layout
 from storage.fingerprint import sha256_bytes
 from storage.layout import DataRoot
 from storage.manifest import TooManyFailures, read_manifest
@@ -63,7 +64,7 @@ def test_first_rebuild_runs_every_stage_end_to_end(demo_env: DataRoot) -> None:
     assert _ran(results) == list(ALL_STAGES)
     root = demo_env
     truth = read_parquet(root.fs, root.path("mirror", "truth", "spectra.parquet"))
-    matches = read_parquet(root.fs, root.crossmatch_path())
+    matches = read_parquet(root.fs, root.of(layout.CROSSMATCH))
     expected = truth.dropna(subset=["kic"])
     found = set(zip(matches["obsid"], matches["kic"], strict=True))
     true_pairs = set(zip(expected["obsid"], expected["kic"].astype(int), strict=True))
@@ -71,10 +72,10 @@ def test_first_rebuild_runs_every_stage_end_to_end(demo_env: DataRoot) -> None:
     recall = len(found & true_pairs) / len(true_pairs)
     assert precision >= 0.99 and recall >= 0.99, (precision, recall)
 
-    spectra = read_manifest(root.fs, root.manifest_path("fetch-spectra"))
+    spectra = read_manifest(root.fs, root.path(layout.manifest("fetch-spectra")))
     assert len(spectra) == len(truth) and (spectra["status"] == "ok").all()
     assert all(Path(p).is_file() for p in spectra["path"])
-    lightcurves = read_manifest(root.fs, root.manifest_path("fetch-lightcurves"))
+    lightcurves = read_manifest(root.fs, root.path(layout.manifest("fetch-lightcurves")))
     mirrored = list(root.local_path("mirror", "kepler").glob("**/*_llc.fits"))
     assert (lightcurves["status"] == "ok").sum() == len(mirrored)
 
@@ -85,7 +86,7 @@ def test_first_rebuild_runs_every_stage_end_to_end(demo_env: DataRoot) -> None:
     pairs = read_parquet(root.fs, root.path("labels", "pairs.parquet"))
     assert set(pairs["split"]) <= {"train", "val", "test"} and len(pairs) > 0
 
-    lock = json.loads(Path(root.sources_lock_path()).read_text())
+    lock = json.loads(Path(root.path(layout.SOURCES_LOCK)).read_text())
     mcquillan = root.local_path("mirror", "mcquillan2014", "Table_1_Periodic.txt")
     assert lock["catalogs"]["mcquillan2014"]["sha256"] == sha256_bytes(mcquillan.read_bytes())
     assert lock["lamost"]["dr"] == "dr8"
@@ -105,7 +106,7 @@ def test_editing_one_catalog_reruns_only_that_catalog(demo_env: DataRoot) -> Non
     assert _ran(results) == ["catalogs", "labels"]  # periods feed the labels, nothing else
     state = pd.read_json(demo_env.state_path("catalogs"), typ="series")
     assert state["summary"]["built"] == 1
-    table = read_parquet(demo_env.fs, demo_env.catalog_path("mcquillan2014"))
+    table = read_parquet(demo_env.fs, demo_env.of(layout.catalog("mcquillan2014")))
     assert len(table) == len(pd.read_csv(mcquillan))
 
 
@@ -115,7 +116,7 @@ def test_lamost_catalog_edit_propagates_by_content(demo_env: DataRoot) -> None:
     )
     # A label edit changes the catalog but not the crossmatch: the stages reading the catalog
     # rerun without downloading or preprocessing anything again; fetch-lightcurves stays cached.
-    fetched = read_manifest(demo_env.fs, demo_env.manifest_path("fetch-spectra"))
+    fetched = read_manifest(demo_env.fs, demo_env.path(layout.manifest("fetch-spectra")))
     _rewrite_csv(catalog, lambda df: df.assign(teff_err="99.0"), compressed=True)
     assert _ran(rebuild(until="labels")) == [
         "catalogs",
@@ -126,7 +127,7 @@ def test_lamost_catalog_edit_propagates_by_content(demo_env: DataRoot) -> None:
         "labels",
     ]
     # Every spectrum was fetched before: none is requested again.
-    again = read_manifest(demo_env.fs, demo_env.manifest_path("fetch-spectra"))
+    again = read_manifest(demo_env.fs, demo_env.path(layout.manifest("fetch-spectra")))
     pd.testing.assert_frame_equal(again, fetched)
     state = pd.read_json(demo_env.state_path("spectra"), typ="series")
     assert state["summary"]["processed"] == 0
@@ -142,7 +143,7 @@ def test_renamed_column_is_quarantined_with_a_clear_reason(
     _rewrite_csv(mcquillan, lambda df: df.rename(columns={"Prot": "P_rot"}))
     with pytest.raises(TooManyFailures, match="mcquillan2014"):
         STAGE_FLOWS["catalogs"]()
-    manifest = read_manifest(demo_env.fs, demo_env.manifest_path("catalogs"))
+    manifest = read_manifest(demo_env.fs, demo_env.path(layout.manifest("catalogs")))
     row = manifest.set_index("key").loc["mcquillan2014"]
     assert row["status"] == "failed"
     assert "Prot" in row["reason"] and "P_rot" in row["reason"]

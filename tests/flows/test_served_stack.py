@@ -35,6 +35,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage
 
 from flows.stages import downstream_of, stages_for
+from storage import layout
 from storage.layout import DataRoot
 from storage.manifest import read_manifest
 from storage.state import read_state
@@ -419,7 +420,7 @@ def test_serve_stops_cleanly_on_sigterm_and_a_restart_serves_again(stack: Stack)
 
 
 def _rows(root: DataRoot, name: str) -> int:
-    return len(read_manifest(root.fs, root.manifest_path(name)))
+    return len(read_manifest(root.fs, root.path(layout.manifest(name))))
 
 
 def test_a_published_release_is_found_and_only_new_data_are_processed(stack: Stack) -> None:

@@ -5,10 +5,13 @@ from pathlib import Path
 import pytest
 
 from flows.settings import Settings
-from flows.stage import StageContext, StageDef, StageResult, execute, freshness
+from flows.stage import StageContext, StageDef, execute, freshness
 from storage.fingerprint import sha256_bytes
-from storage.layout import DataRoot
+from storage.layout import DataRoot, Product
 from storage.lock import StageLock
+from storage.state import StageResult
+
+FIRST = Product("source", "first", "first.txt")
 
 
 class Pipeline:
@@ -30,7 +33,7 @@ class Pipeline:
         self.derived = StageDef(
             name="derived",
             version="1",
-            reads=(("source", "first"),),
+            reads=(FIRST,),
             config=lambda s: {},
             body=self._derived,
         )
@@ -38,7 +41,7 @@ class Pipeline:
     def _source(self, ctx: StageContext) -> StageResult:
         self.runs.append("source")
         first = self.input.read_text().split(",")[0]
-        path = self.root.path("first.txt")
+        path = self.root.of(FIRST)
         self.root.fs.makedirs(self.root.root, exist_ok=True)
         self.root.fs.pipe_file(path, first.encode())
         return StageResult({"first": sha256_bytes(first.encode())}, {"first": path})

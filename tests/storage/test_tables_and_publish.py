@@ -4,6 +4,7 @@ import fsspec
 import pandas as pd
 import pytest
 
+from storage import layout
 from storage.fingerprint import fingerprint_frame, fingerprint_json, sha256_bytes, sha256_file
 from storage.layout import DataRoot
 from storage.publish import atomic_write_bytes, publishing
@@ -57,7 +58,7 @@ def test_sha256_file_matches_bytes(tmp_path: Path) -> None:
 def test_data_root_layout_for_local_and_memory_urls(tmp_path: Path) -> None:
     root = DataRoot(tmp_path)
     assert root.is_local
-    assert root.catalog_path("berger2020") == f"{tmp_path}/catalogs/berger2020.parquet"
+    assert root.of(layout.catalog("berger2020")) == f"{tmp_path}/catalogs/berger2020.parquet"
     assert root.local_path("raw", "x") == tmp_path / "raw" / "x"
     memory = DataRoot("memory://bucket/desa")
     assert not memory.is_local
@@ -69,6 +70,6 @@ def test_data_root_layout_for_local_and_memory_urls(tmp_path: Path) -> None:
 def test_parquet_on_a_non_local_root() -> None:
     root = DataRoot("memory://tables-test")
     df = pd.DataFrame({"a": [1, 2, 3]})
-    write_parquet(df, root.fs, root.catalog_path("a"), metadata={"k": "v"})
-    pd.testing.assert_frame_equal(read_parquet(root.fs, root.catalog_path("a")), df)
-    assert read_parquet_metadata(root.fs, root.catalog_path("a")) == {"k": "v"}
+    write_parquet(df, root.fs, root.of(layout.catalog("a")), metadata={"k": "v"})
+    pd.testing.assert_frame_equal(read_parquet(root.fs, root.of(layout.catalog("a"))), df)
+    assert read_parquet_metadata(root.fs, root.of(layout.catalog("a"))) == {"k": "v"}
