@@ -19,10 +19,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
+from catalogs.refresh import KEPLER_TREE_SOURCE
 from desa.surveys.lamost_client import Release, newest_release
 from flows.clients import lamost_client, resolve_release
 from flows.settings import Settings
-from flows.stages.catalogs import KEPLER_TREE, current_sources
+from flows.stages.catalogs import current_sources
 from storage import layout
 from storage.layout import DataRoot
 from storage.publish import atomic_write_bytes
@@ -76,9 +77,9 @@ def detect_changes(settings: Settings) -> list[SourceChange]:
         follows = settings.archive.lamost_dr == "latest"
         releases.append(SourceChange(RELEASE, "lamost", str(built), str(newest), follows))
     stamps = current_sources(resolve_release(settings))
-    if stamps[KEPLER_TREE] != lock["kepler"].get("stamp"):
+    if stamps[KEPLER_TREE_SOURCE] != lock["kepler"].get("stamp"):
         releases.append(
-            SourceChange(RELEASE, "kepler", lock["kepler"].get("stamp"), stamps[KEPLER_TREE])
+            SourceChange(RELEASE, "kepler", lock["kepler"].get("stamp"), stamps[KEPLER_TREE_SOURCE])
         )
     if any(change.followed for change in releases):
         return releases

@@ -45,6 +45,7 @@ KEPLER_GAIA = catalog("kepler_gaia")
 BERGER = catalog("berger2020")
 APOGEE = catalog("apogee_dr17")
 KEPLER_TREE = Product("catalogs", "kepler_tree", "")  # a stamp of the archive, no file
+CATALOG_MANIFEST = manifest("catalogs")
 SOURCES_LOCK = "sources.lock.json"
 
 CROSSMATCH = Product("crossmatch", "crossmatch", "crossmatch.parquet")
@@ -57,6 +58,8 @@ FETCHED_LIGHTCURVES = Product("fetch-lightcurves", "files", manifest("fetch-ligh
 
 SPECTRA = Product("spectra", "store", "spectra.zarr")
 LIGHTCURVES = Product("lightcurves", "store", "lightcurves.zarr")
+SPECTRA_ROWS = manifest("spectra")  # the row manifest of spectra.zarr
+LIGHTCURVE_ROWS = manifest("lightcurves")
 
 
 def labels(table: str) -> Product:

@@ -36,7 +36,9 @@ from desa.sky.lightcurves import LightCurveParams, simulate_light_curve
 from desa.sky.population import SkyConfig, draw_stars, draw_visits, rng_for
 from desa.sky.spectra import Companion, observe
 from desa.surveys.kepler import QUARTERS, llc_filename
+from storage.fingerprint import sha256_file
 from storage.publish import atomic_write_bytes
+from storage.state import StageResult
 
 LAMOST_FITS_DIR = "lamost/dr8/v2.0/fits"
 KEPLER_DIR = "kepler/lightcurves"
@@ -346,4 +348,21 @@ def build_sky(
         n_eclipsing=int(stars["is_eb"].sum()),
         n_catalogs=len(catalogs),
         catalogs=catalogs,
+    )
+
+
+def publish_sky(
+    out_dir: Path, *, n_stars: int, seed: int, max_quarters: int, workers: int
+) -> StageResult:
+    """The demo-sky stage: `build_sky`, fingerprinted by its truth table."""
+    summary = build_sky(
+        out_dir, n_stars=n_stars, seed=seed, max_quarters=max_quarters, workers=workers
+    )
+    truth = Path(out_dir) / TRUTH_DIR / "stars.parquet"
+    counts = vars(summary)
+    return StageResult(
+        {"truth": sha256_file(LocalFileSystem(), str(truth))},
+        {"mirror": str(out_dir), "truth": str(truth)},
+        {k: v for k, v in counts.items() if isinstance(v, int | float | str)},
+        [{"item": k, "value": v} for k, v in counts.items() if isinstance(v, int | float)],
     )

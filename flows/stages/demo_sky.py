@@ -8,13 +8,11 @@ import fsspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from desa.sky.mirror import build_sky
+from desa.sky.mirror import TRUTH_DIR, publish_sky
 from flows.settings import Settings
 from flows.stage import StageDef
-from storage.fingerprint import sha256_file
-from storage.state import StageResult
 
-NAME = "demo-sky"
+build_sky_task = task(publish_sky, name="build-sky", cache_policy=NO_CACHE)
 
 
 def mirror_dir(settings: Settings) -> Path:
@@ -27,27 +25,21 @@ def mirror_dir(settings: Settings) -> Path:
     return Path(path)
 
 
-@task(name="build-sky", cache_policy=NO_CACHE)
-def build_sky_task(settings: Settings) -> StageResult:
-    out = mirror_dir(settings)
+def _build(settings: Settings) -> object:
     sky = settings.sky
-    summary = build_sky(
-        out, n_stars=sky.n_stars, seed=sky.seed, max_quarters=sky.max_quarters, workers=sky.workers
-    )
-    truth = out / "truth" / "stars.parquet"
-    fs = fsspec.filesystem("file")
-    return StageResult(
-        {"truth": sha256_file(fs, str(truth))},
-        {"mirror": str(out), "truth": str(truth)},
-        {k: v for k, v in vars(summary).items() if isinstance(v, int | float | str)},
-        [{"item": k, "value": v} for k, v in vars(summary).items() if isinstance(v, int | float)],
+    return build_sky_task(
+        mirror_dir(settings),
+        n_stars=sky.n_stars,
+        seed=sky.seed,
+        max_quarters=sky.max_quarters,
+        workers=sky.workers,
     )
 
 
 STAGE = StageDef(
-    name=NAME,
+    name="demo-sky",
     version="2",  # composite binaries, ellipsoidal variation, activity; APOGEE; IOP Bouma
-    writes=("mirror/ (the synthetic archive)", "mirror/truth/*.parquet"),
+    writes=("mirror/ (the synthetic archive)", f"mirror/{TRUTH_DIR}/*.parquet"),
     reads=(),
     config=lambda s: {
         "n_stars": s.sky.n_stars,
@@ -55,7 +47,7 @@ STAGE = StageDef(
         "max_quarters": s.sky.max_quarters,
         "mirror": s.mirror_url,
     },
-    body=lambda ctx: build_sky_task(ctx.settings),
+    body=lambda ctx: _build(ctx.settings),
     profiles=("demo",),
     description="Write the deterministic synthetic sky as an archive mirror (demo profile).",
 )

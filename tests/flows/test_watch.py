@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from catalogs.refresh import KEPLER_TREE_SOURCE
 from flows.settings import Settings
-from flows.stages.catalogs import KEPLER_TREE, current_sources
+from flows.stages.catalogs import current_sources
 from flows.watch import (
     CATALOG,
     RELEASE,
@@ -37,11 +38,11 @@ def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     stamps = current_sources(Settings())
     lock = {
         "lamost": {"dr": "dr8", "version": "v2.0"},
-        "kepler": {"stamp": stamps[KEPLER_TREE]},
+        "kepler": {"stamp": stamps[KEPLER_TREE_SOURCE]},
         "catalogs": {
             key.removeprefix("source:"): {"stamp": value}
             for key, value in stamps.items()
-            if key != KEPLER_TREE
+            if key != KEPLER_TREE_SOURCE
         },
     }
     (tmp_path / "sources.lock.json").write_text(json.dumps(lock))
