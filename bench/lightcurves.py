@@ -1,6 +1,7 @@
 """Light-curve stage rate against the lightkurve-based path, side by side on one core (issue 3).
 
 - `decode_floor`: astropy open + read the LIGHTCURVE columns the stage uses, nothing else;
+- `lean_decode_floor`: the same columns by our lean decode (`desa.surveys.lean_fits`);
 - `lightkurve_path`: the obvious lightkurve implementation -- `lightkurve.read` each quarter
   (quality_bitmask="default"), `remove_nans().normalize()`, place by CADENCENO on the grid;
 - `ours`: `process_stars` + the Zarr write of the stage (xarray `to_zarr`).
@@ -23,6 +24,7 @@ from astropy.io import fits
 
 from bench.isolation import one_core, quiet_lightkurve
 from desa.preprocess.lightcurves import N_CADENCES, StarBatch, cadence_grid, process_stars
+from desa.surveys.lean_fits import file_bytes, find_extension, split_hdus, table_columns
 
 FilesByKic = Mapping[int, Sequence[str | PathLike[str]]]
 
@@ -37,6 +39,19 @@ def _decode_floor(files_by_kic: FilesByKic) -> None:
                 data = hdul["LIGHTCURVE"].data
                 for column in _COLUMNS:
                     np.asarray(data[column])
+
+
+def _lean_decode_floor(files_by_kic: FilesByKic) -> None:
+    for paths in files_by_kic.values():
+        for path in paths:
+            raw = file_bytes(path)
+            hdus = split_hdus(raw)
+            table = None if hdus is None else find_extension(hdus, "LIGHTCURVE")
+            columns = None if table is None else table_columns(raw, table, _COLUMNS)
+            if columns is None:
+                raise ValueError(f"{path}: the lean decode does not read this file")
+            for values in columns.values():
+                np.array(values)
 
 
 def _lightkurve_path(files_by_kic: FilesByKic, min_quarters: int) -> dict[int, np.ndarray]:
@@ -119,6 +134,7 @@ def lightcurve_rates(files_by_kic: FilesByKic, repeat: int = 3) -> dict[str, Any
             seconds = _best_seconds(
                 {
                     "decode_floor": lambda: _decode_floor(files_by_kic),
+                    "lean_decode_floor": lambda: _lean_decode_floor(files_by_kic),
                     "lightkurve_path": lightkurve_run,
                     "ours": ours_run,
                 },

@@ -3,6 +3,8 @@
 Three paths over the same LAMOST files, side by side in one child process:
 
 - `decode_floor`: astropy open + the five pixel arrays materialised, nothing else;
+- `lean_decode_floor`: the same by our lean decode (`desa.surveys.lean_fits`: gunzip, header
+  cards, numpy views at the header's offsets), nothing else;
 - `reference`: astropy read + the reference code's per-spectrum preprocessing
   (`LAMOSTSpectrumPreprocessor`, desa_reference.md §8.1), written out below as it does it:
   per arm a cut on the shifted wavelength, `interp1d(..., fill_value="extrapolate")`,
@@ -49,7 +51,8 @@ from desa.preprocess.spectra import (
     preprocess_files,
     rest_grid,
 )
-from desa.surveys.lamost import read_spectrum
+from desa.surveys.lamost import _lean_decode, read_spectrum
+from desa.surveys.lean_fits import file_bytes
 
 Paths = Sequence[str | PathLike[str]]
 
@@ -76,6 +79,16 @@ def _decode(path: str) -> tuple[list[np.ndarray], fits.Header]:
 def _decode_floor(paths: list[str]) -> None:
     for path in paths:
         _decode(path)
+
+
+def _lean_decode_floor(paths: list[str]) -> None:
+    for path in paths:
+        decoded = _lean_decode(file_bytes(path))
+        if decoded is None:
+            raise ValueError(f"{path}: the lean decode does not read this file")
+        for values in decoded[1].values():
+            if values is not None:
+                np.array(values)
 
 
 def _reference_arm(
@@ -136,6 +149,7 @@ def _measure(paths: list[str], repeat: int) -> dict[str, float]:
         store = Path(tmp) / "spectra.zarr"
         rates = {
             "decode_floor": _spectra_per_s(_decode_floor, paths, repeat),
+            "lean_decode_floor": _spectra_per_s(_lean_decode_floor, paths, repeat),
             "reference": _spectra_per_s(_reference, paths, repeat),
             "ours": _spectra_per_s(lambda p: _ours(p, store), paths, repeat),
         }
@@ -156,8 +170,9 @@ def _measure(paths: list[str], repeat: int) -> dict[str, float]:
 
 
 def spectra_rates(paths: Paths, repeat: int = 3) -> dict[str, float]:
-    """Spectra/s on one core: decode_floor, reference, ours, reference_compute, ours_compute,
-    and the ratios ours_vs_reference, ours_vs_reference_compute.
+    """Spectra/s on one core: decode_floor, lean_decode_floor, reference, ours,
+    reference_compute, ours_compute, and the ratios ours_vs_reference,
+    ours_vs_reference_compute.
 
     Runs in a child Python process pinned to one CPU with one BLAS thread (see the module
     docstring), so the figures do not depend on this process's thread pools.

@@ -2,7 +2,8 @@
 
 A row manifest has one row per object: ``key``, ``row`` (its row in the store, fixed for
 life), ``input`` (fingerprint of what it was made from) and ``status`` ('pending' until its
-data are written, then 'ok' or 'failed' with a reason). Allocations are written before the
+data are written, then 'ok' or 'failed' with a reason) and ``reader`` (which decoder read its
+file(s), e.g. 'lean' or 'astropy'; '' until processed). Allocations are written before the
 data and statuses after, so a run killed anywhere is finished by the next one: pending rows
 are redone in place, nothing is appended twice.
 """
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-ROW_COLUMNS = ["key", "row", "input", "status", "reason"]
+ROW_COLUMNS = ["key", "row", "input", "status", "reason", "reader"]
 
 
 def empty() -> pd.DataFrame:
@@ -34,6 +35,8 @@ def allocate(manifest: pd.DataFrame, wanted: pd.DataFrame) -> tuple[pd.DataFrame
         if len(manifest)
         else empty().set_index("key", drop=False)
     )
+    if "reader" not in manifest:  # a manifest written before the column existed
+        manifest = manifest.assign(reader="")
     wanted = wanted.drop_duplicates("key").set_index("key", drop=False)
     known = wanted.index.intersection(manifest.index)
     changed = known[
@@ -49,11 +52,12 @@ def allocate(manifest: pd.DataFrame, wanted: pd.DataFrame) -> tuple[pd.DataFrame
             "input": wanted.loc[new, "input"].to_numpy() if new else [],
             "status": "pending",
             "reason": "",
+            "reader": "",
         }
     )
     redo = changed.union(pending)
     manifest.loc[redo, "input"] = wanted.loc[redo, "input"]
-    manifest.loc[redo, ["status", "reason"]] = ["pending", ""]
+    manifest.loc[redo, ["status", "reason", "reader"]] = ["pending", "", ""]
     updated = pd.concat([manifest[ROW_COLUMNS], added], ignore_index=True)
     updated = updated.sort_values("row", kind="stable").reset_index(drop=True)
     return updated, sorted(redo) + new
@@ -79,8 +83,12 @@ def runs(rows: list[int]) -> list[slice]:
 
 
 def record(manifest: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """Write the outcome (key, status, reason) of processed objects into the manifest."""
+    """Write the outcome (key, status, reason and, when given, reader) of processed objects
+    into the manifest."""
     merged = manifest.set_index("key")
+    if "reader" not in merged:
+        merged = merged.assign(reader="")
     outcome = results.set_index("key")
-    merged.loc[outcome.index, ["status", "reason"]] = outcome[["status", "reason"]]
+    columns = [c for c in ("status", "reason", "reader") if c in outcome]
+    merged.loc[outcome.index, columns] = outcome[columns]
     return merged.reset_index()[ROW_COLUMNS]

@@ -78,6 +78,8 @@ class StarBatch:
     kepmag: list[float]  # KEPMAG card (KIC Kepler magnitude); NaN when absent
     failures: list[tuple[int, str]]
     skipped: list[tuple[int, str]]
+    # Decoder(s) that read each star's quarter files: 'lean', 'astropy' or 'astropy+lean'.
+    readers: list[str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,7 +179,7 @@ def stitch_quarters(quarters: Sequence[KeplerQuarter], *, min_quarters: int = 2)
 def _kepmag(quarters: Sequence[KeplerQuarter]) -> float:
     """KEPMAG of the first quarter (by number, then path) whose card holds a number."""
     for quarter in sorted(quarters, key=lambda q: (q.quarter, q.path)):
-        value = quarter.header.get("KEPMAG")
+        value = quarter.cards.get("KEPMAG")
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if is_number and math.isfinite(value):
             return float(value)
@@ -210,6 +212,7 @@ def process_stars(
     kepmags: list[float] = []
     failures: list[tuple[int, str]] = []
     skipped: list[tuple[int, str]] = []
+    readers: list[str] = []
     for kic, paths in files_by_kic.items():
         quarters: list[KeplerQuarter] = []
         unreadable: list[str] = []
@@ -237,6 +240,7 @@ def process_stars(
         kics.append(kic)
         n_quarters.append(star.n_quarters)
         kepmags.append(_kepmag([q for q in quarters if q.quarter in star.quarters]))
+        readers.append("+".join(sorted({q.reader for q in quarters})))
         skipped.extend((kic, reason) for reason in unreadable)
     return StarBatch(
         kics=kics,
@@ -246,6 +250,7 @@ def process_stars(
         kepmag=kepmags,
         failures=failures,
         skipped=skipped,
+        readers=readers,
     )
 
 

@@ -156,6 +156,7 @@ class FileBatch:
     mask: np.ndarray  # (n_ok, 3600) bool
     snr: pd.DataFrame  # obsid, snru..snrz, rv_kms (the RV used), kic, ra, dec, release
     failures: list[tuple[str, str]]  # (path, reason) in input order
+    readers: list[str]  # decoder that read each file of `obsids`: 'lean' or 'astropy'
 
 
 class _Input(NamedTuple):
@@ -509,6 +510,7 @@ def preprocess_files(
     fluxes: list[np.ndarray] = []
     masks: list[np.ndarray] = []
     records: list[dict[str, Any]] = []
+    readers: list[str] = []
     for start in range(0, len(paths), CHUNK_ROWS):
         inputs: list[_Input] = []
         read: list[tuple[int, LamostSpectrum]] = []
@@ -537,6 +539,7 @@ def preprocess_files(
                 failures.append((position, spectrum.path, str(error)))
                 continue
             obsids.append(spectrum.obsid)
+            readers.append(spectrum.reader)
             fluxes.append(flux[j])
             masks.append(mask[j])
             records.append(
@@ -557,4 +560,5 @@ def preprocess_files(
         mask=np.stack(masks) if masks else np.empty((0, N_PIXELS), dtype=bool),
         snr=snr,
         failures=[(path, reason) for _, path, reason in sorted(failures)],
+        readers=readers,
     )

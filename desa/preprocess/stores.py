@@ -119,7 +119,12 @@ def write_spectra_shard(
         coords={name: (("obs",), values) for name, values in coords.items()},
     )
     _write_runs(url, part, "obs", rows)
-    return _outcomes([str(o) for o in obsids], [reasons.get(p, "") for p in paths])
+    reader_of = dict(zip(batch.obsids, batch.readers, strict=True))
+    readers = [
+        reader_of.get(o, "") if not reasons.get(p) else ""
+        for o, p in zip(obsids, paths, strict=True)
+    ]
+    return _outcomes([str(o) for o in obsids], [reasons.get(p, "") for p in paths], readers)
 
 
 def lightcurve_template() -> xr.Dataset:
@@ -166,7 +171,9 @@ def write_lightcurve_shard(
     )
     _write_runs(url, part, "star", rows)
     failed = dict(batch.failures)
-    return _outcomes([str(k) for k in kics], [failed.get(k, "") for k in kics])
+    reader_of = dict(zip(batch.kics, batch.readers, strict=True))
+    readers = [reader_of.get(k, "") for k in kics]
+    return _outcomes([str(k) for k in kics], [failed.get(k, "") for k in kics], readers)
 
 
 def write_catalog_coords(url: str, dim: str, values: Mapping[str, np.ndarray]) -> None:
@@ -190,10 +197,11 @@ def lightcurve_catalog_coords(
     }
 
 
-def _outcomes(keys: list[str], reasons: list[str]) -> pd.DataFrame:
-    """One row per object: key, status ('failed' when there is a reason) and reason."""
+def _outcomes(keys: list[str], reasons: list[str], readers: list[str]) -> pd.DataFrame:
+    """One row per object: key, status ('failed' when there is a reason), reason, and the
+    decoder that read its file(s) ('' when none was read)."""
     status = ["failed" if reason else "ok" for reason in reasons]
-    return pd.DataFrame({"key": keys, "status": status, "reason": reasons})
+    return pd.DataFrame({"key": keys, "status": status, "reason": reasons, "reader": readers})
 
 
 def _write_runs(url: str, part: xr.Dataset, dim: str, rows: Sequence[int]) -> None:

@@ -16,8 +16,11 @@ if TYPE_CHECKING:  # astropy is imported lazily: sibling client modules import t
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def open_fits(path: str | PathLike[str]) -> fits.HDUList:
+def open_fits(path: str | PathLike[str], raw: bytes | None = None) -> fits.HDUList:
     """Open a whole FITS file (gzip or not), refusing incomplete files.
+
+    `raw`: the file's bytes, already read (and gunzipped) by the caller; `path` then only
+    names the file in errors.
 
     Gzip input is decompressed here, which checks the gzip CRC and end-of-stream marker that
     astropy does not reach when it only reads the HDUs' bytes. The (decompressed) size must then
@@ -28,6 +31,10 @@ def open_fits(path: str | PathLike[str]) -> fits.HDUList:
     """
     from astropy.io import fits
 
+    if raw is not None:
+        size = len(raw)
+        hdul = fits.open(io.BytesIO(raw), memmap=False)
+        return _checked(path, hdul, size)
     with open(path, "rb") as handle:
         is_gzip = handle.read(2) == _GZIP_MAGIC
     if is_gzip:
@@ -38,6 +45,11 @@ def open_fits(path: str | PathLike[str]) -> fits.HDUList:
     else:
         size = os.path.getsize(path)
         hdul = fits.open(path, memmap=False)
+    return _checked(path, hdul, size)
+
+
+def _checked(path: str | PathLike[str], hdul: fits.HDUList, size: int) -> fits.HDUList:
+    """`hdul` once all its HDUs are read and they end exactly at `size` bytes."""
     try:
         hdul.readall()
         last = hdul[-1]

@@ -17,12 +17,19 @@ import zlib
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from astropy.io import fits
 
 from desa.surveys import open_fits
+from desa.surveys.lean_fits import (
+    HeaderCards,
+    file_bytes,
+    find_extension,
+    split_hdus,
+    table_columns,
+)
 from storage.errors import BadInputError
 
 # TIMEDEL card of every real DR25 long-cadence file (data_sources.md §2.4): 29.4244 min.
@@ -99,6 +106,9 @@ _LLC_NAME = re.compile(r"^kplr(\d{9})-(\d{13})_llc\.fits$")
 # Columns lightkurve's Kepler reader turns into time/flux/flux_err/quality/cadenceno.
 _REQUIRED_COLUMNS = ("TIME", "PDCSAP_FLUX", "PDCSAP_FLUX_ERR", "SAP_QUALITY", "CADENCENO")
 
+# Which decoder read a file: the lean numpy one, or astropy's fits.open (anything unusual).
+Reader = Literal["lean", "astropy"]
+
 
 @dataclass(frozen=True, eq=False)
 class KeplerQuarter:
@@ -112,7 +122,13 @@ class KeplerQuarter:
     quality: np.ndarray  # SAP_QUALITY bits
     cadenceno: np.ndarray
     path: str
-    header: fits.Header  # primary header
+    cards: HeaderCards  # primary header's values, parsed on demand
+    reader: Reader = "astropy"
+
+    @property
+    def header(self) -> fits.Header:
+        """The whole primary header as astropy parses it (built on first use)."""
+        return self.cards.astropy()
 
 
 def llc_filename(kic: int, stamp: str) -> str:
@@ -162,7 +178,7 @@ def resolve_bitmask(quality_bitmask: str | int) -> int:
     return int(quality_bitmask)
 
 
-def _int_card(path: str, header: fits.Header, key: str) -> int:
+def _int_card(path: str, header: HeaderCards, key: str) -> int:
     if key not in header:
         raise BadInputError(path, f"primary header has no {key} card")
     value = header[key]
@@ -177,46 +193,77 @@ def _native(array: Any, dtype: Any = None) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=out.dtype.newbyteorder("=") if dtype is None else dtype)
 
 
+def _lean_columns(raw: bytes) -> tuple[HeaderCards, dict[str, np.ndarray]] | None:
+    """Primary header and the LIGHTCURVE columns by the lean decode; None for anything it
+    does not read exactly as astropy does (astropy then reads it, or says what is wrong)."""
+    hdus = split_hdus(raw)
+    if hdus is None:
+        return None
+    table = find_extension(hdus, "LIGHTCURVE")
+    columns = None if table is None else table_columns(raw, table, _REQUIRED_COLUMNS)
+    if columns is None or any(column.ndim != 1 for column in columns.values()):
+        return None
+    return hdus[0].header, columns
+
+
+def _astropy_columns(path: str, raw: bytes | None) -> tuple[HeaderCards, dict[str, np.ndarray]]:
+    """Primary header and the LIGHTCURVE columns by astropy's fits.open (memmap=False: the
+    columns stay valid once the file is closed)."""
+    with open_fits(path, raw) as hdul:
+        header = HeaderCards.of(hdul[0].header)
+        _int_card(path, header, "KEPLERID")  # card errors come before HDU errors
+        _int_card(path, header, "QUARTER")
+        if "LIGHTCURVE" not in hdul:
+            raise BadInputError(path, "no LIGHTCURVE extension")
+        hdu = hdul["LIGHTCURVE"]
+        if not isinstance(hdu, fits.BinTableHDU):
+            raise BadInputError(path, "LIGHTCURVE extension is not a binary table")
+        names = {name.upper() for name in hdu.columns.names}
+        missing = [c for c in _REQUIRED_COLUMNS if c not in names]
+        if missing:
+            raise BadInputError(path, f"LIGHTCURVE table lacks column(s) {missing}")
+        data = hdu.data
+        return header, {name: data[name] for name in _REQUIRED_COLUMNS}
+
+
 def read_quarter(
-    path: str | PathLike[str], quality_bitmask: str | int = "default"
+    path: str | PathLike[str], quality_bitmask: str | int = "default", *, lean: bool = True
 ) -> KeplerQuarter:
-    """Read one long-cadence file with lightkurve's row semantics (see module docstring)."""
+    """Read one long-cadence file with lightkurve's row semantics (see module docstring).
+
+    The lean decode reads plain files (`reader='lean'`); anything else, or every file when
+    `lean=False`, goes through astropy's fits.open (`reader='astropy'`), with the same result.
+    """
     bitmask = resolve_bitmask(quality_bitmask)
     spath = str(path)
+    reader: Reader = "lean"
     try:
-        with open_fits(spath) as hdul:
-            header = hdul[0].header
-            kic = _int_card(spath, header, "KEPLERID")
-            quarter = _int_card(spath, header, "QUARTER")
-            if "LIGHTCURVE" not in hdul:
-                raise BadInputError(spath, "no LIGHTCURVE extension")
-            hdu = hdul["LIGHTCURVE"]
-            if not isinstance(hdu, fits.BinTableHDU):
-                raise BadInputError(spath, "LIGHTCURVE extension is not a binary table")
-            names = {name.upper() for name in hdu.columns.names}
-            missing = [c for c in _REQUIRED_COLUMNS if c not in names]
-            if missing:
-                raise BadInputError(spath, f"LIGHTCURVE table lacks column(s) {missing}")
-            data = hdu.data
-            time = _native(data["TIME"], np.float64)
-            quality = _native(data["SAP_QUALITY"])
-            if not np.issubdtype(quality.dtype, np.integer):
-                raise BadInputError(
-                    spath, f"SAP_QUALITY is not an integer column ({quality.dtype})"
-                )
-            keep = ~np.isnan(time)
-            keep &= (quality & bitmask) == 0
-            return KeplerQuarter(
-                kic=kic,
-                quarter=quarter,
-                time=time[keep],
-                flux=_native(data["PDCSAP_FLUX"])[keep],
-                flux_err=_native(data["PDCSAP_FLUX_ERR"])[keep],
-                quality=quality[keep],
-                cadenceno=_native(data["CADENCENO"])[keep],
-                path=spath,
-                header=header,
-            )
+        raw = file_bytes(spath) if lean else None
+        decoded = None if raw is None else _lean_columns(raw)
+        if decoded is None:
+            reader = "astropy"
+            decoded = _astropy_columns(spath, raw)
+        header, data = decoded
+        kic = _int_card(spath, header, "KEPLERID")
+        quarter = _int_card(spath, header, "QUARTER")
+        time = _native(data["TIME"], np.float64)
+        quality = _native(data["SAP_QUALITY"])
+        if not np.issubdtype(quality.dtype, np.integer):
+            raise BadInputError(spath, f"SAP_QUALITY is not an integer column ({quality.dtype})")
+        keep = ~np.isnan(time)
+        keep &= (quality & bitmask) == 0
+        return KeplerQuarter(
+            kic=kic,
+            quarter=quarter,
+            time=time[keep],
+            flux=_native(data["PDCSAP_FLUX"])[keep],
+            flux_err=_native(data["PDCSAP_FLUX_ERR"])[keep],
+            quality=quality[keep],
+            cadenceno=_native(data["CADENCENO"])[keep],
+            path=spath,
+            cards=header,
+            reader=reader,
+        )
     except BadInputError:
         raise
     except FileNotFoundError:

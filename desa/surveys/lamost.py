@@ -24,6 +24,14 @@ import numpy as np
 from astropy.io import fits
 
 from desa.surveys import open_fits
+from desa.surveys.lean_fits import (
+    HeaderCards,
+    column_names,
+    file_bytes,
+    image,
+    split_hdus,
+    table_columns,
+)
 from storage.errors import BadInputError
 
 # Speed of light in km/s (exact, SI definition). LAMOST's catalog rv is z*c; Z is the redshift
@@ -45,6 +53,8 @@ COADD_COLUMNS = ("FLUX", "IVAR", "WAVELENGTH", "ANDMASK", "ORMASK", "NORMALIZATI
 SNR_BANDS = ("u", "g", "r", "i", "z")
 
 Layout = Literal["image", "coadd"]
+# Which decoder read a file: the lean numpy one, or astropy's fits.open (anything unusual).
+Reader = Literal["lean", "astropy"]
 
 # LAMOST-Kepler targets carry TSOURCE='Kepler', TCOMMENT='kplr008098300' (real DR6 file).
 _KIC_COMMENT = re.compile(r"^\s*kplr0*(\d+)\s*$", re.IGNORECASE)
@@ -74,10 +84,16 @@ class LamostSpectrum:
     normalization: np.ndarray | None  # COADD NORMALIZATION, only when NORM=1
     layout: Layout
     path: str
-    header: fits.Header  # primary header
+    cards: HeaderCards  # primary header's values, parsed on demand
+    reader: Reader = "astropy"
+
+    @property
+    def header(self) -> fits.Header:
+        """The whole primary header as astropy parses it (built on first use)."""
+        return self.cards.astropy()
 
 
-def _number(path: str, header: fits.Header, key: str, *, required: bool) -> float:
+def _number(path: str, header: HeaderCards, key: str, *, required: bool) -> float:
     if key not in header or header[key] is None or isinstance(header[key], fits.card.Undefined):
         if required:
             raise BadInputError(path, f"header has no {key} card")
@@ -91,7 +107,7 @@ def _number(path: str, header: fits.Header, key: str, *, required: bool) -> floa
         raise BadInputError(path, f"{key} is not a number: {value!r}") from None
 
 
-def _obsid(path: str, header: fits.Header) -> int:
+def _obsid(path: str, header: HeaderCards) -> int:
     if "OBSID" not in header:
         raise BadInputError(path, "header has no OBSID card")
     value = header["OBSID"]
@@ -105,14 +121,14 @@ def _obsid(path: str, header: fits.Header) -> int:
     return int(text)
 
 
-def _text(header: fits.Header, key: str) -> str | None:
+def _text(header: HeaderCards, key: str) -> str | None:
     value = header.get(key)
     if value is None or isinstance(value, fits.card.Undefined):
         return None
     return str(value).strip()
 
 
-def _kic(header: fits.Header) -> int | None:
+def _kic(header: HeaderCards) -> int | None:
     if (_text(header, "TSOURCE") or "").lower() != "kepler":
         return None
     match = _KIC_COMMENT.match(_text(header, "TCOMMENT") or "")
@@ -179,6 +195,50 @@ def _coadd_arrays(path: str, hdul: fits.HDUList) -> dict[str, Any]:
     return arrays
 
 
+def _lean_decode(raw: bytes) -> tuple[Layout, dict[str, Any], HeaderCards] | None:
+    """Layout, arrays and primary header by the lean decode; None for anything it does not
+    read exactly as the astropy path does (that path then reads the file, or says what is
+    wrong with it)."""
+    hdus = split_hdus(raw)
+    if hdus is None:
+        return None
+    header = hdus[0].header
+    if (
+        len(hdus) >= 2
+        and str(hdus[1].header.get("XTENSION", "")).strip() == "BINTABLE"
+        and str(hdus[1].header.get("EXTNAME", "")).strip().upper() == "COADD"
+    ):
+        names = COADD_COLUMNS[:5]
+        with_norm = header.get("NORM", 0) == 1 and "NORMALIZATION" in column_names(hdus[1])
+        columns = table_columns(raw, hdus[1], names + ("NORMALIZATION",) * with_norm)
+        if columns is None or len(columns["FLUX"]) != 1:
+            return None
+        arrays: dict[str, Any] = {name.lower(): np.ravel(columns[name][0]) for name in names}
+        arrays["normalization"] = np.ravel(columns["NORMALIZATION"][0]) if with_norm else None
+        return "coadd", arrays, header
+    data = image(raw, hdus[0])
+    if data is None or data.ndim != 2 or data.shape[0] != 5 or data.shape[1] == 0:
+        return None
+    arrays = dict(zip(IMAGE_ROWS, data, strict=True))
+    arrays["normalization"] = None
+    return "image", arrays, header
+
+
+def _astropy_decode(path: str, raw: bytes | None) -> tuple[Layout, dict[str, Any], HeaderCards]:
+    """Layout, arrays and primary header by astropy's fits.open (memmap=False: the arrays
+    stay valid once the file is closed)."""
+    with open_fits(path, raw) as hdul:
+        layout = detect_layout(hdul)
+        if layout is None:
+            raise BadInputError(
+                path,
+                f"neither LAMOST layout: {len(hdul)} HDU(s), no 'COADD' table in HDU1 "
+                "and no 5xN primary image",
+            )
+        read_arrays = _coadd_arrays if layout == "coadd" else _image_arrays
+        return layout, read_arrays(path, hdul), HeaderCards.of(hdul[0].header)
+
+
 def read_header(path: str | PathLike[str]) -> fits.Header:
     """Primary header of a LAMOST spectrum file (cheap: no pixel data is converted)."""
     spath = str(path)
@@ -191,29 +251,30 @@ def read_header(path: str | PathLike[str]) -> fits.Header:
         raise BadInputError(spath, f"not a readable FITS file ({exc})") from exc
 
 
-def read_spectrum(path: str | PathLike[str]) -> LamostSpectrum:
-    """Read a LAMOST LRS spectrum of either layout (gzip or not, any pixel count)."""
+def read_spectrum(path: str | PathLike[str], *, lean: bool = True) -> LamostSpectrum:
+    """Read a LAMOST LRS spectrum of either layout (gzip or not, any pixel count).
+
+    The lean decode reads the plain layouts (`reader='lean'`); anything else, or every file
+    when `lean=False`, goes through astropy's fits.open (`reader='astropy'`). Both give the
+    same arrays and header values (tests/desa/surveys/test_lamost_lean.py).
+    """
     spath = str(path)
+    reader: Reader = "lean"
     try:
-        with open_fits(spath) as hdul:
-            layout = detect_layout(hdul)
-            if layout is None:
-                raise BadInputError(
-                    spath,
-                    f"neither LAMOST layout: {len(hdul)} HDU(s), no 'COADD' table in HDU1 "
-                    "and no 5xN primary image",
-                )
-            read_arrays = _coadd_arrays if layout == "coadd" else _image_arrays
-            arrays = read_arrays(spath, hdul)
-            header = hdul[0].header
-            wavelength = _float_array(arrays["wavelength"])
-            flux = _float_array(arrays["flux"])
-            ivar = _float_array(arrays["ivar"])
-            andmask = _mask_array(spath, "ANDMASK", arrays["andmask"])
-            ormask = _mask_array(spath, "ORMASK", arrays["ormask"])
-            normalization = arrays["normalization"]
-            if normalization is not None:
-                normalization = _float_array(normalization)
+        raw = file_bytes(spath) if lean else None
+        decoded = None if raw is None else _lean_decode(raw)
+        if decoded is None:
+            reader = "astropy"
+            decoded = _astropy_decode(spath, raw)
+        layout, arrays, header = decoded
+        wavelength = _float_array(arrays["wavelength"])
+        flux = _float_array(arrays["flux"])
+        ivar = _float_array(arrays["ivar"])
+        andmask = _mask_array(spath, "ANDMASK", arrays["andmask"])
+        ormask = _mask_array(spath, "ORMASK", arrays["ormask"])
+        normalization = arrays["normalization"]
+        if normalization is not None:
+            normalization = _float_array(normalization)
     except BadInputError:
         raise
     except FileNotFoundError:
@@ -259,5 +320,6 @@ def read_spectrum(path: str | PathLike[str]) -> LamostSpectrum:
         normalization=normalization,
         layout=layout,
         path=spath,
-        header=header,
+        cards=header,
+        reader=reader,
     )

@@ -29,13 +29,16 @@ def test_lightcurve_rates_on_real_files(real_data: Path) -> None:
         "stars",
         "files",
         "decode_floor",
+        "lean_decode_floor",
         "lightkurve_path",
         "ours",
         "ratio",
         "identical",
     }
     assert rates["stars"] == 2 and rates["files"] == 3
-    assert all(rates[key] > 0 for key in ("decode_floor", "lightkurve_path", "ours"))
+    assert all(
+        rates[key] > 0 for key in ("decode_floor", "lean_decode_floor", "lightkurve_path", "ours")
+    )
     assert rates["ratio"] == pytest.approx(rates["ours"] / rates["lightkurve_path"])
     assert rates["identical"] is True
 

@@ -35,6 +35,7 @@ def test_spectra_rates_on_both_layouts(tmp_path: Path) -> None:
     rates = spectra_rates(paths, repeat=1)
     assert set(rates) == {
         "decode_floor",
+        "lean_decode_floor",
         "reference",
         "ours",
         "reference_compute",

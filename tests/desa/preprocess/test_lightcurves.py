@@ -28,6 +28,7 @@ from desa.preprocess.lightcurves import (
 )
 from desa.sky.kepler_files import write_llc
 from desa.surveys.kepler import QUARTERS, KeplerQuarter, llc_filename, read_quarter
+from desa.surveys.lean_fits import HeaderCards
 
 # Finite good (default bitmask) PDCSAP cadences per star, counted from the files
 # (shared/real/SOURCES.md, "Totals after default bitmask with finite PDCSAP").
@@ -74,7 +75,7 @@ def _quarter(
         quality=np.zeros(flux.size, np.int32) if quality is None else quality,
         cadenceno=np.arange(first, first + flux.size, dtype=np.int32),
         path=path or f"/data/{llc_filename(kic, info.stamps[0])}",
-        header=fits.Header(),
+        cards=HeaderCards.of(fits.Header()),
     )
 
 
