@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from storage import layout
 from storage.layout import DataRoot
 from storage.lock import LockHeld, StageLock
 
@@ -23,7 +24,7 @@ class PipelineBusy(RuntimeError):
 
 
 def lock_path(root: DataRoot) -> str:
-    return root.path("state", "pipeline.lock")
+    return root.path(layout.PIPELINE_LOCK)
 
 
 @contextmanager

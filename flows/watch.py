@@ -56,7 +56,7 @@ def _read_json(root: DataRoot, path: str) -> dict[str, Any] | None:
 
 
 def seen_path(root: DataRoot) -> str:
-    return root.path("state", "releases.json")
+    return root.path(layout.RELEASES)
 
 
 def detect_changes(settings: Settings) -> list[SourceChange]:
