@@ -21,8 +21,8 @@ from flows.settings import Settings
 from flows.stage import Freshness, StageContext, plan
 from flows.stages import stage_named, stages_for
 from flows.turn import PipelineBusy
+from storage import layout
 from storage.layout import DataRoot
-from storage.tables import read_parquet
 
 app = typer.Typer(
     help="DESA pipeline: survey data to DESA embeddings of stars.", no_args_is_help=True
@@ -92,9 +92,9 @@ def rebuild(
             results = rebuild_flow(force=force, until=until)
         ran = [r["stage"] for r in results if r["ran"]]
         console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
-    for name in ("index.html", "explorer.html"):
-        if root.fs.exists(root.path("report", name)):
-            console.print(f"report: {root.store_url('report', name)}")
+    for page in (layout.REPORT, layout.EXPLORER):
+        if root.fs.exists(root.of(page)):
+            console.print(f"report: {root.url_of(page)}")
 
 
 @contextmanager
@@ -178,10 +178,11 @@ def neighbors(
     """The stars nearest to KIC in embedding space, with their labels (similarity search)."""
     from desa.products.embeddings import read_embeddings
     from desa.products.neighbors import neighbors_of
+    from desa.report.explorer import star_labels
 
     root = DataRoot(Settings().data_root)
-    url = root.store_url("embeddings.zarr")
-    if not root.fs.exists(root.path("embeddings.zarr")):
+    url = root.url_of(layout.EMBEDDINGS)
+    if not root.fs.exists(root.of(layout.EMBEDDINGS)):
         raise typer.BadParameter(f"{url} does not exist: run `desa rebuild` (stage embed) first")
     stars, values, _ = read_embeddings(url, "stars")
     if model not in values:
@@ -190,10 +191,7 @@ def neighbors(
         found = neighbors_of(kic, stars, values[model], k)
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from exc
-    pairs = read_parquet(root.fs, root.path("labels", "pairs.parquet"))
-    labels = pairs.groupby("kic")[["teff", "logg", "feh", "prot"]].mean()
-    cmd = read_parquet(root.fs, root.path("labels", "cmd.parquet")).set_index("kic")["cmd_class"]
-    rows = found.join(labels, on="kic").join(cmd, on="kic")
+    rows = found.join(star_labels(root, ("teff", "logg", "feh", "prot")), on="kic")
     table = Table(
         "kic",
         "distance",
@@ -219,7 +217,9 @@ def neighbors(
 def report_table(
     metrics: Annotated[
         Path | None,
-        typer.Option(help="metrics.json to read; default: report/metrics.json of the data root."),
+        typer.Option(
+            help="metrics.json to read; default: the one evaluate wrote in the data root."
+        ),
     ] = None,
 ) -> None:
     """The comparison table (values with intervals, DESA's paired differences) as markdown."""
@@ -227,7 +227,7 @@ def report_table(
 
     if metrics is None:
         root = DataRoot(Settings().data_root)
-        path = root.path("report", "metrics.json")
+        path = root.of(layout.METRICS)
         if not root.fs.exists(path):
             raise typer.BadParameter(f"{path} does not exist: run `desa rebuild` first")
         with root.fs.open(path) as handle:
@@ -239,7 +239,7 @@ def report_table(
     try:
         table = markdown_table(json.loads(text))
     except ValueError as exc:
-        raise typer.BadParameter(f"{metrics or 'report/metrics.json'}: {exc}") from exc
+        raise typer.BadParameter(f"{metrics or layout.METRICS.relpath}: {exc}") from exc
     typer.echo(table, nl=False)
 
 

@@ -18,10 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catalogs.apogee import match_apogee, usable_apogee
+from desa.training.config import TrainingConfig
+from storage import layout
+from storage.layout import DataRoot
+from storage.tables import read_parquet
+
 LABELS = ("teff", "logg", "feh")
 SOURCES = ("encoder", "lamost")  # the spectra encoder, the LAMOST pipeline (LASP)
 TEFF_MAX_K = 7500.0
 SNR_EDGES = (0.0, 20.0, 50.0, 100.0, math.inf)  # LAMOST snrg bins
+CATALOGS = (layout.APOGEE, layout.LAMOST_CATALOG)  # optional: not every data root has APOGEE
 
 
 def apogee_comparison_rows(
@@ -91,3 +98,33 @@ def apogee_scores(rows: pd.DataFrame, snr_edges: Sequence[float] = SNR_EDGES) ->
         "overall": _maes(rows),
         "snr_bins": bins,
     }
+
+
+def apogee_metrics(
+    root: DataRoot, radius_arcsec: float, profile: str, training: TrainingConfig
+) -> dict[str, Any]:
+    """The spectra encoder and LASP against APOGEE DR17 on the root's test spectra (paper
+    Table 1), matched within ``radius_arcsec``; the encoder is the ``profile``'s."""
+    from desa.models.profiles import model_configs
+    from desa.models.spectra import SpectraModel
+    from desa.training.runs import load_trained, training_device
+    from desa.training.spectra_predictions import predict_spectra_labels
+
+    if not all(root.fs.exists(root.of(catalog)) for catalog in CATALOGS):
+        return {"note": "no APOGEE DR17 catalog in this data root"}
+    apogee = usable_apogee(read_parquet(root.fs, root.of(layout.APOGEE)))
+    lamost = read_parquet(root.fs, root.of(layout.LAMOST_CATALOG))
+    labels = read_parquet(root.fs, root.of(layout.labels("spectra_labels")))
+    test = lamost[lamost["obsid"].isin(labels.loc[labels["split"] == "test", "obsid"])]
+    matches = match_apogee(test, apogee, radius_arcsec)
+    if matches.empty:
+        return {"n": 0, "note": "no test spectrum matches a usable APOGEE star"}
+    config = model_configs(profile).spectra
+    model = load_trained(root.url_of(layout.SPECTRA_MODEL), SpectraModel(config), config)
+    predictions = predict_spectra_labels(
+        model,
+        root.url_of(layout.SPECTRA),
+        matches["obsid"].to_numpy(),
+        device=training_device(training),
+    )
+    return apogee_scores(apogee_comparison_rows(labels, predictions, matches, apogee))

@@ -9,11 +9,20 @@ and the old stars keep their coordinates. A changed model refits its map from sc
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from desa.products.embeddings import read_embeddings
+from storage import layout
+from storage.fingerprint import fingerprint_frame, fingerprint_json
+from storage.layout import DataRoot
+from storage.publish import atomic_write_bytes
+from storage.state import StageResult
+from storage.tables import read_parquet, read_parquet_metadata, write_parquet
 
 if TYPE_CHECKING:
     import umap
@@ -111,3 +120,45 @@ def check_maps(maps: pd.DataFrame, stars: pd.DataFrame, pairs: pd.DataFrame, pat
                 f"{path}: the {model} map has {len(placed)} rows for {wanted} stars and pairs "
                 f"({len(missing)} stars missing): it was made from other embeddings; rerun umap"
             )
+
+
+def load_maps(root: DataRoot) -> UmapState | None:
+    """The maps and reducers the root holds (None before the first run)."""
+    fs, path = root.fs, root.of(layout.MAPS)
+    if not fs.exists(path):
+        return None
+    keys = read_parquet_metadata(fs, path).get("keys", {})
+    reducers = {}
+    for model in keys:
+        reducer_path = root.path(layout.reducer(model))
+        if fs.exists(reducer_path):
+            with fs.open(reducer_path, "rb") as handle:
+                reducers[model] = pickle.load(handle)  # our own reducers, from our data root
+    return UmapState(read_parquet(fs, path), reducers, keys)
+
+
+def write_maps(root: DataRoot, settings: UmapSettings, force: bool = False) -> StageResult:
+    """The umap stage: every model's map of the root's embeddings, kept stable (see above)."""
+    url = root.url_of(layout.EMBEDDINGS)
+    stars, star_values, attrs = read_embeddings(url, "stars")
+    pairs, pair_values, _ = read_embeddings(url, "pairs")
+    index = rows(stars, pairs)
+    models = attrs["models"]  # binary-only models get no map
+    values = {m: np.concatenate([star_values[m], pair_values[m]]) for m in models}
+    # A map is kept only for the same model and the same UMAP settings.
+    keys = {
+        m: fingerprint_json({"model": attrs["model_keys"][m], "umap": vars(settings)})
+        for m in models
+    }
+    train = ((index["level"] == "star") & (index["split"] == "train")).to_numpy()
+    previous = None if force else load_maps(root)
+    state, done = update_maps(previous, index, values, keys, train, settings)
+    paths = {}
+    for model, reducer in state.reducers.items():
+        paths[f"reducer:{model}"] = root.path(layout.reducer(model))
+        atomic_write_bytes(root.fs, paths[f"reducer:{model}"], pickle.dumps(reducer))
+    fingerprint = fingerprint_frame(state.coords)
+    paths["maps"] = root.of(layout.MAPS)
+    write_parquet(state.coords, root.fs, paths["maps"], metadata={"keys": state.keys})
+    actions = [{"model": m, "action": what} for m, what in done.items()]
+    return StageResult({"maps": fingerprint}, paths, dict(done), actions)

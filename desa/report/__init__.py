@@ -1,4 +1,2 @@
-"""Rendering of the science report: which figures it shows, matplotlib figures, HTML pages.
-
-The pipeline stage that gathers the numbers lives in ``flows`` and only calls these.
-"""
+"""The science report: which figures it shows, matplotlib figures, HTML pages, and the
+report stage that writes them (`desa.report.build`); ``flows`` only runs it."""

@@ -15,6 +15,10 @@ from typer.testing import CliRunner
 from flows import progress
 from flows.cli import app
 from flows.progress import StageProgress
+from storage import layout
+from storage.layout import DataRoot
+from storage.publish import atomic_write_bytes
+from tests.support.products import write_embeddings_store, write_star_labels
 
 WIDE = {"COLUMNS": "250"}  # the status table whole, links unbroken
 
@@ -119,3 +123,34 @@ def test_report_table_prints_the_markdown_table_from_metrics(tmp_path: Path) -> 
     path.write_text(json.dumps({"desa": {}}))
     old = CliRunner().invoke(app, ["report", "table", "--metrics", str(path)], env=WIDE)
     assert old.exit_code != 0 and "older evaluate stage" in old.output
+
+
+def test_neighbors_lists_the_nearest_stars_with_their_labels(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DESA_DATA_ROOT", str(tmp_path))
+    missing = CliRunner().invoke(app, ["neighbors", "1000"], env=WIDE)
+    assert missing.exit_code != 0 and "run `desa rebuild`" in missing.output
+    root = DataRoot(tmp_path)
+    write_embeddings_store(root, 6, ("desa",))
+    write_star_labels(root)
+    result = CliRunner().invoke(app, ["neighbors", "1003", "-k", "5"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "5 nearest stars to KIC 1003 (desa)" in result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    assert "5100" in rows["1000"] and "main_sequence" in rows["1000"]
+    assert "giant" in rows["1002"] and "6000" in rows["1001"]
+    unknown = CliRunner().invoke(app, ["neighbors", "1003", "--model", "vicreg"], env=WIDE)
+    assert unknown.exit_code != 0 and "unknown embedding" in unknown.output
+
+
+def test_report_table_reads_the_data_root_s_metrics_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DESA_DATA_ROOT", str(tmp_path))
+    result = CliRunner().invoke(app, ["report", "table"], env=WIDE)
+    assert result.exit_code != 0 and "metrics.json does not exist" in result.output
+    root = DataRoot(tmp_path)
+    atomic_write_bytes(root.fs, root.of(layout.METRICS), json.dumps({"desa": {}}).encode())
+    old = CliRunner().invoke(app, ["report", "table"], env=WIDE)
+    assert old.exit_code != 0 and "report/metrics.json: " in old.output

@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 
 from desa.products import umap_maps
-from desa.products.umap_maps import UmapSettings, check_maps, rows, update_maps
+from desa.products.umap_maps import (
+    UmapSettings,
+    check_maps,
+    load_maps,
+    rows,
+    update_maps,
+    write_maps,
+)
+from storage.layout import DataRoot
+from tests.support.products import write_embeddings_store
 
 SETTINGS = UmapSettings(n_neighbors=5, seed=3)
 
@@ -72,3 +81,28 @@ def test_evaluation_refuses_maps_of_other_embeddings() -> None:
     fewer = maps[~((maps["kic"] == 2) & (maps["level"] == "star"))]
     with pytest.raises(ValueError, match=r"umap.parquet: the desa map has 3 rows for 4"):
         check_maps(fewer, stars, pairs, "umap.parquet")
+
+
+def test_write_maps_keeps_the_root_s_maps_until_forced(tmp_path) -> None:
+    root = DataRoot(tmp_path)
+    write_embeddings_store(root, 30, ("desa", "moco"))
+    first = write_maps(root, SETTINGS)
+    assert first.summary == {"desa": "fitted", "moco": "fitted"}
+    assert first.paths == {
+        "reducer:desa": root.path("umap/desa.pkl"),
+        "reducer:moco": root.path("umap/moco.pkl"),
+        "maps": root.path("umap.parquet"),
+    }
+    state = load_maps(root)
+    assert set(state.reducers) == {"desa", "moco"} and len(state.coords) == 2 * 60
+
+    again = write_maps(root, SETTINGS)
+    assert again.summary["desa"] == "kept (0 new rows transformed)"
+    assert again.outputs == first.outputs
+    assert write_maps(root, SETTINGS, force=True).summary["desa"] == "fitted"
+    other = write_maps(root, UmapSettings(n_neighbors=6, seed=3))  # other settings: other key
+    assert other.summary["desa"] == "fitted"
+
+
+def test_no_maps_before_the_first_run(tmp_path) -> None:
+    assert load_maps(DataRoot(tmp_path)) is None
