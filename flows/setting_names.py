@@ -8,6 +8,7 @@ come from the Settings models themselves, so a new field is valid the moment it 
 from __future__ import annotations
 
 import difflib
+import json
 import types
 import typing
 from collections.abc import Mapping
@@ -116,11 +117,25 @@ def check_environment(environ: Mapping[str, str], model: type[BaseModel]) -> Non
         if not names.known(key):
             valid = [_env_name(k) for k in names.leaves | names.sections]
             raise UnknownSetting("environment", variable, _closest(upper, valid))
+        if key in names.sections:  # a whole section as JSON, e.g. DESA_FETCH='{"retries": 2}'
+            section = _json_table(environ[variable])
+            if section is not None:
+                check_table(section, model, f"environment {variable}", prefix=key)
 
 
-def check_table(data: Mapping[str, Any], model: type[BaseModel], source: str) -> None:
+def _json_table(text: str) -> Mapping[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None  # not JSON: Settings reports it
+    return value if isinstance(value, Mapping) else None
+
+
+def check_table(
+    data: Mapping[str, Any], model: type[BaseModel], source: str, prefix: Key = ()
+) -> None:
     """Raise UnknownSetting for the first key of ``data`` (nested tables too) that no model
-    field has; ``source`` names the file in the message."""
+    field has; ``source`` names the file in the message, ``prefix`` the section ``data`` is."""
     names = setting_names(model)
     dotted = [".".join(k) for k in names.leaves | names.sections]
 
@@ -132,4 +147,4 @@ def check_table(data: Mapping[str, Any], model: type[BaseModel], source: str) ->
             if key in names.sections and isinstance(value, Mapping):
                 walk(value, key)
 
-    walk(data, ())
+    walk(data, prefix)

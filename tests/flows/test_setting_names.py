@@ -15,13 +15,14 @@ from flows.setting_names import NOT_SETTINGS, UnknownSetting, check_environment,
 from flows.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
+TYPO = "DESA_DASK__CONCURENCY"
 
 
 def test_a_misspelt_variable_names_the_closest_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DESA_DASK__CONCURENCY", "3")
+    monkeypatch.setenv(TYPO, "3")
     with pytest.raises(UnknownSetting) as raised:
         Settings()
-    assert raised.value.key == "DESA_DASK__CONCURENCY"
+    assert raised.value.key == TYPO
     assert raised.value.suggestion == "DESA_FETCH__CONCURRENCY"
 
 
@@ -51,6 +52,17 @@ def test_an_unknown_key_in_the_file_names_the_closest_one(
     assert str(raised.value).startswith("desa.toml: unknown setting ")
 
 
+def test_a_section_given_as_json_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESA_FETCH", '{"retries": 2}')
+    assert Settings().fetch.retries == 2
+    monkeypatch.setenv("DESA_FETCH", '{"retrys": 2}')
+    with pytest.raises(UnknownSetting) as raised:
+        Settings()
+    assert str(raised.value) == (
+        "environment DESA_FETCH: unknown setting fetch.retrys; did you mean fetch.retries?"
+    )
+
+
 def test_every_setting_and_free_table_is_accepted(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -76,8 +88,8 @@ def test_every_desa_variable_the_repository_uses_is_a_setting_or_declared() -> N
         if path.is_file() and path.suffix not in {".png", ".fits", ".gz"}:
             text = path.read_text(errors="replace")
             used |= set(re.findall(r"\bDESA_[A-Z0-9_]*[A-Z0-9]\b", text))
-    # test_compose.py's made-up variables for the compose checker
-    used -= {"DESA_NEW", "DESA_UNDOCUMENTED"}
+    # deliberate typos (this module, the README) and test_compose.py's made-up variables
+    used -= {TYPO, "DESA_TRAINING__DUALFORMER__LRR", "DESA_NEW", "DESA_UNDOCUMENTED"}
     assert len(used) > 30
     for name in sorted(used):
         check_environment({name: "x"}, Settings)
@@ -112,7 +124,7 @@ def _desa(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complet
 
 
 def test_the_command_stops_with_one_line_naming_the_typo(tmp_path: Path) -> None:
-    result = _desa(["status"], {"DESA_DASK__CONCURENCY": "3"}, tmp_path)
+    result = _desa(["status"], {TYPO: "3"}, tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "desa: environment: unknown setting DESA_DASK__CONCURENCY; "
