@@ -32,6 +32,8 @@ class BuiltCatalog:
     rejected: int
     fingerprint: str  # of the normalised table's content
     provenance: dict[str, Any]
+    # For the manifest: how many rows were left out, where they are and the first reason.
+    rejected_reason: str = ""
 
 
 def source_url(
@@ -131,8 +133,14 @@ def build_catalog(
     }
     write_parquet(table, root.fs, root.of(layout.catalog(spec.name)), metadata=provenance)
     rejected_path = root.path("catalogs", "rejected", f"{spec.name}.parquet")
+    rejected_reason = ""
     if len(rejected):
         write_parquet(rejected, root.fs, rejected_path, metadata={"catalog": spec.name})
+        first = rejected.iloc[0]
+        rejected_reason = (
+            f"{len(rejected)} rows of {raw_path} rejected (in {rejected_path}); "
+            f"first: row {first['row']}: {first['reason']}"
+        )
     elif root.fs.exists(rejected_path):
         root.fs.rm(rejected_path)
     return BuiltCatalog(
@@ -142,4 +150,5 @@ def build_catalog(
         len(rejected),
         provenance["content_fingerprint"],
         provenance,
+        rejected_reason,
     )

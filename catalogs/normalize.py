@@ -3,8 +3,10 @@
 ``normalize`` checks the published columns against the spec (missing or renamed columns are a
 ``CatalogSchemaError``), renames to the normalised names, casts each column to its spec dtype,
 turns published sentinels into missing values and quarantines rows it cannot trust: a missing
-or unparseable key, an unparseable value, or a repeated key under the ``keep_first`` policy.
-Quarantined rows are returned, with the reason, next to the clean table.
+or unparseable key, an unparseable value, a repeated key under the ``keep_first`` policy, or a
+file name that is a path (``name_columns``). Quarantined rows are returned, with the reason,
+next to the clean table. A column of another type (no value parses) and a file with no usable
+row are ``CatalogReadError``s: the file, not a row, is wrong.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pandas.api import types as ptypes
 from catalogs.errors import CatalogReadError, CatalogSchemaError
 from catalogs.readers import read_published
 from catalogs.specs import CatalogSpec
+from storage.names import plain_name_problem
 
 _INT_TEXT = r"^[+-]?\d+(\.0*)?$"  # "123" and "123.0" are exact integers, "1.2e3" is not
 # An exponent or a non-zero fraction: the value went through a float and lost digits.
@@ -30,6 +33,13 @@ _FLOAT_TEXT = r"^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+$|^[+-]?\d*\.\d*[1-9]\d*$"
 _BOOL_TEXT = {"true": True, "t": True, "1": True, "1.0": True}
 _BOOL_TEXT |= {"false": False, "f": False, "0": False, "0.0": False}
 _EXACT_FLOAT_INT = 2**53  # above this a float64 no longer holds every integer
+_EXPECTED = {
+    "int64": "integers",
+    "Int64": "integers",
+    "float64": "numbers",
+    "bool": "flags (0/1 or true/false)",
+    "gaia_id": "integer Gaia ids",
+}
 
 PathArg = str | PathLike[str]
 
@@ -57,9 +67,10 @@ def normalize(frame: pd.DataFrame, spec: CatalogSpec, *, source_path: PathArg) -
     """Normalise a frame read by ``read_published``; ``source_path`` names the file in errors.
 
     Raises ``CatalogSchemaError`` when required published columns are missing (naming similar
-    columns present), ``CatalogReadError`` when a Gaia id column holds floats or when a key that
-    must be unique (``duplicates="error"``) repeats. A column published under one of its
-    ``spec.aliases`` is read as the spec's name.
+    columns present), ``CatalogReadError`` when a Gaia id column holds floats, when a column
+    holds another type, when a key that must be unique (``duplicates="error"``) repeats, or
+    when no row is left. A column published under one of its ``spec.aliases`` is read as the
+    spec's name.
     """
     frame, in_file = _apply_aliases(frame, spec)
     _check_columns(frame, spec, source_path)
@@ -81,10 +92,13 @@ def normalize(frame: pd.DataFrame, spec: CatalogSpec, *, source_path: PathArg) -
                 values = values.astype("Int64")
             values = values.mask(_is_sentinel(values, sentinels))
         converted, bad = _CASTERS[dtype](values, source_path, published)
+        shown = in_file.get(published, published)
         if bad.any():
-            shown = in_file.get(published, published)
+            _check_column_type(values, bad, dtype, shown, source_path)
             message = f"unparseable {shown} value '" + values[bad].astype(str) + "'"
             reasons = _first_reason(reasons, bad, message)
+        if name in spec.name_columns:
+            reasons = _refuse_paths(reasons, converted, shown)
         columns[name] = converted
     table = pd.DataFrame(columns, index=raw.index)
 
@@ -104,6 +118,12 @@ def normalize(frame: pd.DataFrame, spec: CatalogSpec, *, source_path: PathArg) -
         )
 
     keep = reasons.isna()
+    if not keep.any():
+        first = reasons.index[0]
+        raise CatalogReadError(
+            source_path,
+            f"no usable rows: all {len(keep)} were rejected (row {first}: {reasons[first]})",
+        )
     clean = table[keep].reset_index(drop=True)
     if spec.dtypes[key] == "int64":
         clean[key] = clean[key].astype("int64")
@@ -141,6 +161,31 @@ def _close_matches(name: str, candidates: Sequence[str]) -> list[str]:
     by_lower = {candidate.lower(): candidate for candidate in candidates}
     matches = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
     return [by_lower[match] for match in matches]
+
+
+def _check_column_type(
+    values: pd.Series, bad: pd.Series, dtype: str, column: str, path: PathArg
+) -> None:
+    """A column where no value parses though most rows hold one has another type: the
+    file is wrong (a shifted or retyped column), not a few rows."""
+    present = values.notna() if _is_numeric(values) else _text(values).notna()
+    if bad.sum() == present.sum() and 2 * present.sum() >= len(values):
+        example = values[bad].astype(str).iloc[0]
+        raise CatalogReadError(
+            path,
+            f"column {column!r} should hold {_EXPECTED[dtype]} but none of its "
+            f"{int(present.sum())} values is one (e.g. {example!r}): wrong type",
+        )
+
+
+def _refuse_paths(reasons: pd.Series, names: pd.Series, column: str) -> pd.Series:
+    """Reject rows whose ``column`` value, a file or folder name downstream, is a path."""
+    problems = names.map(lambda v: None if v is None else plain_name_problem(str(v)))
+    bad = problems.notna()
+    if not bad.any():
+        return reasons
+    message = f"{column} " + names[bad].map(repr) + " " + problems[bad]
+    return _first_reason(reasons, bad, message.reindex(reasons.index))
 
 
 def _first_reason(reasons: pd.Series, mask: pd.Series, message: str | pd.Series) -> pd.Series:

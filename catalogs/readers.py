@@ -8,6 +8,7 @@ format's name says, because archives serve the same table both ways.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import warnings
@@ -56,13 +57,35 @@ def read_published(
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise CatalogReadError(path, f"corrupt or truncated gzip data ({exc})") from exc
     except UnicodeDecodeError as exc:
-        raise CatalogReadError(path, f"not a text file, cannot be a {fmt} table ({exc})") from exc
+        raise CatalogReadError(path, _not_utf8(path)) from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise CatalogReadError(path, f"not a well-formed {fmt} table: {exc}") from exc
     if frame.empty:
         raise CatalogReadError(path, f"no data rows (a {fmt} table was expected)")
     frame.columns = [str(name).strip() for name in frame.columns]
     return frame
+
+
+def _not_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 sits (line and offset in the text)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                where = offset + exc.start
+                line += chunk.count(b"\n", 0, exc.start)
+                byte = chunk[exc.start]
+                return (
+                    f"not a UTF-8 text file: byte 0x{byte:02x} at offset {where} (line {line}) is "
+                    "not UTF-8 (a binary file, or text in another encoding such as Latin-1)"
+                )
+            offset += len(chunk)
+            line += chunk.count(b"\n")
+    return "not a UTF-8 text file"
 
 
 def _refuse_markup(path: Path, fmt: str) -> None:

@@ -73,6 +73,9 @@ class CatalogSpec:
     per key are part of the catalog). ``source`` is None when no public download is known.
     ``aliases`` maps a published name to other names the same column goes by in other copies
     of the file (McQuillan 2014's ``KID`` is ``kepid`` in some); the reader accepts either.
+    ``name_columns`` are ``str`` columns whose values become file or folder names downstream
+    (LAMOST's planid names a folder and part of each spectrum's file name): a row whose value
+    is a path (``../x``, ``/x``) rather than one plain name is rejected with the reason.
     """
 
     name: str
@@ -89,6 +92,7 @@ class CatalogSpec:
     numeric_sentinels: tuple[float, ...] = ()
     duplicates: DuplicatePolicy = "keep_first"
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    name_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Freeze the mappings so a shared spec cannot be edited by one caller.
@@ -114,6 +118,8 @@ class CatalogSpec:
             problems.append("aliases name columns that are not in columns")
         if not set(self.sentinels) <= set(normalised):
             problems.append("sentinels name columns that are not normalised columns")
+        if any(self.dtypes.get(name) != "str" for name in self.name_columns):
+            problems.append("name_columns must be normalised columns of dtype str")
         if problems:
             raise ValueError(f"catalog spec {self.name!r}: {'; '.join(problems)}")
 
@@ -154,6 +160,7 @@ def _spec(
     duplicates: DuplicatePolicy = "keep_first",
     aliases: Mapping[str, tuple[str, ...]] | None = None,
     key_dtype: Dtype = "int64",
+    name_columns: tuple[str, ...] = (),
 ) -> CatalogSpec:
     """Build a spec where every normalised column is float64 unless listed otherwise."""
     dtypes: dict[str, Dtype] = dict.fromkeys(columns.values(), "float64")
@@ -176,6 +183,7 @@ def _spec(
         numeric_sentinels=numeric_sentinels,
         duplicates=duplicates,
         aliases=aliases or {},
+        name_columns=name_columns,
     )
 
 
@@ -264,6 +272,8 @@ _ALL_SPECS = (
         sentinels={"gaia_source_id": (-9999,), "offset": (-9999,)},
         numeric_sentinels=(-9999.0,),
         duplicates="error",
+        # The fetch stage saves each spectrum as <planid>/spec-<lmjd>-<planid>_sp..fits.gz.
+        name_columns=("planid",),
     ),
     _spec(
         "kepler_gaia",

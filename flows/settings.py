@@ -2,6 +2,7 @@
 
 Precedence, highest first: arguments, environment, `desa.toml`, the profile's defaults, the
 field defaults. `DESA_PROFILE` (or `profile = ...` in desa.toml) picks `demo` or `paper`.
+An unknown key in either is an error naming the closest valid one (flows/setting_names.py).
 The library never reads them: the flows hand each function its part (the training and label
 sections are the library's own configs, `desa.training.config` and `catalogs.labels.config`).
 """
@@ -23,6 +24,7 @@ from pydantic_settings import (
 
 from catalogs.labels.config import LabelConfig
 from desa.training.config import ComparisonConfig, TrainingConfig
+from flows.setting_names import check_environment, check_table
 
 Profile = Literal["demo", "paper"]
 
@@ -266,7 +268,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        # Unknown keys are typos, not settings: stop before they are silently dropped.
+        check_environment(os.environ, settings_cls)
+        toml = TomlConfigSettingsSource(settings_cls)
+        check_table(toml.toml_data, settings_cls, str(settings_cls.model_config["toml_file"]))
+        return (init_settings, env_settings, toml)
 
     @model_validator(mode="before")
     @classmethod

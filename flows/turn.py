@@ -47,11 +47,11 @@ def pipeline_turn(
         except LockHeld as held:
             if time.monotonic() >= deadline:
                 raise PipelineBusy(
-                    f"{owner} cannot start: the pipeline of {root.url} is busy ({held}); "
+                    f"{owner} cannot start: the pipeline of {root.url} is busy ({held.holding}); "
                     "run it again when that run has finished (`desa status`, or the Prefect UI)"
                 ) from None
             if not told:
-                log(f"{owner}: waiting for the pipeline ({held})")
+                log(f"{owner}: waiting for the pipeline ({held.holding})")
                 told = True
             time.sleep(poll_s)
     try:

@@ -13,7 +13,20 @@ from fsspec.implementations.local import LocalFileSystem
 
 
 class LockHeld(RuntimeError):
-    """Another run holds the stage lock."""
+    """Another run holds the lock; the message says who, since when and what to do, on one line."""
+
+    def __init__(self, path: str, holder: dict) -> None:
+        self.path = path
+        self.holder = holder
+        self.holding = (
+            f"{holder.get('owner') or 'a run'} (pid {holder.get('pid')} on "
+            f"{holder.get('host')}) has held it since {holder.get('since')}"
+        )
+        if holder.get("host") == socket.gethostname():
+            advice = "wait for that run to finish"
+        else:  # its process cannot be checked from here, so only a person can tell it is gone
+            advice = f"wait for that run to finish, or delete {path} if it is gone"
+        super().__init__(f"{path} is locked: {self.holding}; {advice}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -69,17 +82,17 @@ class StageLock:
 
     def __enter__(self) -> StageLock:
         self.fs.makedirs(self.path.rpartition("/")[0], exist_ok=True)
-        if self._create_exclusive():
-            return self
-        holder = self._holder()
-        if self._stale(holder):
-            self.fs.rm(self.path)
+        holder: dict = {}
+        for _ in range(3):  # the holder may release (or die) between our two looks
             if self._create_exclusive():
                 return self
-        raise LockHeld(
-            f"{self.path} is held by pid {holder.get('pid')} on {holder.get('host')} "
-            f"({holder.get('owner')}) since {holder.get('since')}"
-        )
+            holder = self._holder()
+            if not holder or self._stale(holder):
+                if holder:
+                    self.fs.rm(self.path)
+                continue
+            break
+        raise LockHeld(self.path, holder)
 
     def __exit__(
         self,

@@ -36,6 +36,7 @@ import requests
 
 from desa.surveys.listing import folder_names
 from storage.download import Downloader, DownloadRequest
+from storage.names import check_plain_name
 
 Mode = Literal["openapi", "legacy", "tree"]
 MODES: tuple[Mode, ...] = ("openapi", "legacy", "tree")
@@ -129,8 +130,7 @@ class LamostClient:
         if self.mode == "legacy":
             return f"{self.release_url}/spectrum/fits/{_obsid(row)}"
         obsdate = pd.Timestamp(row["obsdate"]).strftime("%Y%m%d")
-        planid = str(row["planid"]).strip()
-        return f"{self.release_url}/fits/{obsdate}/{quote(planid)}/{quote(_filename(row))}"
+        return f"{self.release_url}/fits/{obsdate}/{quote(_planid(row))}/{quote(_filename(row))}"
 
     def catalog_url(self, name: str) -> str:
         """URL of a catalog file such as ``dr8_v2.0_LRS_stellar.csv.gz``."""
@@ -154,7 +154,7 @@ class LamostClient:
             DownloadRequest(
                 key=str(_obsid(row)),
                 url=self.spectrum_url(row),
-                dest=f"{root}/{str(row['planid']).strip()}/{_filename(row)}",
+                dest=f"{root}/{_planid(row)}/{_filename(row)}",
             )
             for _, row in rows.iterrows()
         ]
@@ -228,5 +228,12 @@ def _obsid(row: Mapping[str, Any] | pd.Series) -> int:
     return int(row["obsid"])
 
 
+def _planid(row: Mapping[str, Any] | pd.Series) -> str:
+    """The row's plan id, a folder and part of a file name: a path (``../x``) is refused
+    (the catalogs stage rejects such rows first; this keeps any other caller inside)."""
+    where = f"LAMOST catalog row obsid {row.get('obsid')}"
+    return check_plain_name(str(row["planid"]).strip(), where)
+
+
 def _filename(row: Mapping[str, Any] | pd.Series) -> str:
-    return spec_filename(row["lmjd"], row["planid"], row["spid"], row["fiberid"])
+    return spec_filename(row["lmjd"], _planid(row), row["spid"], row["fiberid"])

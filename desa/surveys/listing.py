@@ -2,10 +2,13 @@
 
 Both archives serve their trees this way (MAST's Kepler tree, data_sources.md §2.1; our LAMOST
 mirrors, docs/contracts.md "Mirror layout"), so the surveys' clients share one reader.
+An entry whose name is a path once unquoted (`..%2F..%2Fx`, `%2Fetc%2Fx`) is left out with a
+warning: the clients save each entry under its name, which must stay inside its folder.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,6 +16,10 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import requests
+
+from storage.names import plain_name_problem
+
+log = logging.getLogger(__name__)
 
 
 class _Links(HTMLParser):
@@ -50,4 +57,11 @@ def folder_names(url: str, session: requests.Session, timeout_s: float) -> list[
     parser = _Links()
     parser.feed(response.text)
     names = {unquote(urlsplit(href).path.rstrip("/").rpartition("/")[2]) for href in parser.hrefs}
-    return sorted(name for name in names if name and name != "..")
+    return sorted(n for n in names if n not in ("", ".", "..") and _plain(n, url))
+
+
+def _plain(name: str, url: str) -> bool:
+    problem = plain_name_problem(name)
+    if problem is not None:
+        log.warning("%s: listing entry %r %s; left out", url, name, problem)
+    return problem is None

@@ -138,7 +138,7 @@ def test_vizier_tsv_with_two_tables_is_refused(tmp_path: Path) -> None:
             "csv_gz",
             "corrupt or truncated gzip",
         ),
-        (b"\x00\xff\xfe\x01binary", "csv", "not a text file"),
+        (b"\x00\xff\xfe\x01binary", "csv", "not a UTF-8 text file: byte 0xff at offset 1"),
         (b"KIC,Prot\n1,2\n", "ampersand_gz", "no '&'"),
         (b"#comment\nKIC\tProt\n1\t2\n", "vizier_tsv", "not a VizieR TSV"),
         (b"KIC,Prot\n1,2\n", "mrt", "machine-readable"),

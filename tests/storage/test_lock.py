@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,31 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     path.write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout)}))
     with StageLock(FS, str(path), owner="new"):
         assert json.loads(path.read_text())["owner"] == "new"
+
+
+def test_a_held_lock_is_one_line_saying_who_since_when_and_what_to_do(tmp_path: Path) -> None:
+    path = str(tmp_path / "state" / "embed.lock")
+    with (
+        StageLock(FS, path, owner="embed (flow run 42)") as held,
+        pytest.raises(LockHeld) as refused,
+        StageLock(FS, path, owner="second"),
+    ):
+        pass
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path} is locked: embed (flow run 42) (pid {os.getpid()} on ")
+    assert f"has held it since {held.info['since']}; wait for that run to finish" in message
+    assert "delete" not in message  # its process is alive here: never to be removed by hand
+
+
+def test_a_lock_held_on_another_host_says_how_to_clear_it(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock"
+    holder = {"host": "elsewhere", "pid": 1, "owner": "rebuild", "since": "2026-01-01T00:00:00"}
+    path.write_text(json.dumps(holder))
+    with pytest.raises(LockHeld) as refused, StageLock(FS, str(path), owner="new"):
+        pass
+    assert str(refused.value) == (
+        f"{path} is locked: rebuild (pid 1 on elsewhere) has held it since 2026-01-01T00:00:00;"
+        f" wait for that run to finish, or delete {path} if it is gone"
+    )
+    assert path.exists()  # a holder on another host is never guessed dead

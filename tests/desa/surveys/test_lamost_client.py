@@ -16,6 +16,7 @@ from fsspec.implementations.local import LocalFileSystem
 from bench.archive_server import ArchiveServer
 from desa.surveys.lamost import read_header
 from desa.surveys.lamost_client import LamostClient, Release, newest_release, spec_filename
+from storage.errors import BadInputError
 
 TOKEN = "lamost-token-XYZ"
 
@@ -88,6 +89,17 @@ def test_spectrum_requests_names_and_columns(tmp_path: Path) -> None:
         LamostClient("http://h", mode="tree").spectrum_requests(ROWS.drop(columns="obsdate"), "d")
     # obsdate is not needed by the query services.
     assert len(client.spectrum_requests(ROWS.drop(columns="obsdate"), "d")) == 2
+
+
+@pytest.mark.parametrize("planid", ["../../outside", "/etc/cron.d", "..", "a\\b"])
+@pytest.mark.parametrize("mode", ["openapi", "tree"])
+def test_a_plan_id_that_is_a_path_is_refused(tmp_path: Path, planid: str, mode: str) -> None:
+    """The catalogs stage rejects such rows; a caller that passes one anyway gets an error,
+    never a file outside its folder."""
+    rows = ROWS.assign(planid=["F5902", planid])
+    with pytest.raises(BadInputError, match=r"^LAMOST catalog row obsid 202117: name ") as refused:
+        LamostClient("http://h/openapi", mode=mode).spectrum_requests(rows, tmp_path)
+    assert "path traversal" in str(refused.value)
 
 
 def test_token_only_in_secret_params(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
