@@ -95,7 +95,7 @@ def refresh_catalogs(
             ManifestRecord(
                 spec.name,
                 "ok",
-                f"{built.rejected} rows rejected" if built.rejected else "",
+                built.rejected_reason,
                 built.path,
                 built.rows,
                 built.provenance["sha256"],

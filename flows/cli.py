@@ -23,6 +23,7 @@ from flows.stages import stage_named, stages_for
 from flows.turn import PipelineBusy
 from storage import layout
 from storage.layout import DataRoot
+from storage.lock import LockHeld
 
 app = typer.Typer(
     help="DESA pipeline: survey data to DESA embeddings of stars.", no_args_is_help=True
@@ -102,7 +103,7 @@ def _refused_when_busy() -> Iterator[None]:
     """Another run holding the pipeline is one clear line, not a traceback."""
     try:
         yield
-    except PipelineBusy as busy:
+    except (PipelineBusy, LockHeld) as busy:
         console.print(f"[red]{escape(str(busy))}[/]")
         raise typer.Exit(1) from None
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from desa.products.embeddings import read_embeddings
+from desa.products.umap_import import import_umap
 from storage import layout
 from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.layout import DataRoot
@@ -63,8 +64,7 @@ def fit_reducer(train: np.ndarray, settings: UmapSettings) -> umap.UMAP:
     if len(train) > settings.fit_max:
         pick = np.random.default_rng(settings.seed).choice(len(train), settings.fit_max, False)
         train = train[np.sort(pick)]
-    import umap  # here, not at the top: importing it costs seconds (numba), fitting is rare
-
+    umap = import_umap()  # here, not at the top: importing it costs seconds, fitting is rare
     reducer = umap.UMAP(
         n_neighbors=min(settings.n_neighbors, len(train) - 1),
         min_dist=settings.min_dist,
@@ -128,6 +128,7 @@ def load_maps(root: DataRoot) -> UmapState | None:
     if not fs.exists(path):
         return None
     keys = read_parquet_metadata(fs, path).get("keys", {})
+    import_umap()  # before unpickling: the reducers' kernels from the cache
     reducers = {}
     for model in keys:
         reducer_path = root.path(layout.reducer(model))
