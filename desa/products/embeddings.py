@@ -16,12 +16,13 @@ kic, star_id, split) and ``stars`` (the mean over each star's pairs: coords kic,
 split, n_spectra), with one array per embedding; its attributes name the models of the
 comparison (``models``), those scored on the binary task only (``binary_only``) and the
 embedding each model's heads read (``head_inputs``), so every later stage reads the model
-list from the store it works on.
+list from the store it works on. `write_embedding_store` is the embed stage's body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -30,11 +31,24 @@ import xarray as xr
 import zarr
 from torch import nn
 
-from desa.models.dualformer import encode_priors
+from desa.models.dualformer import DualFormer, encode_priors
 from desa.models.eigenspace import eigenspace, project
-from desa.training.comparison import DUALFORMER, PRIORS_ONLY, ModelSpec
+from desa.training.comparison import (
+    DUALFORMER,
+    PRIORS_ONLY,
+    ModelSpec,
+    baseline_config,
+    comparison_models,
+    dualformer_config,
+)
+from desa.training.config import ComparisonConfig, TrainingConfig
 from desa.training.data import StoreBatches
 from desa.training.datasets import prior_columns
+from storage import layout
+from storage.fingerprint import fingerprint_json
+from storage.layout import DataRoot, Product
+from storage.publish import publishing
+from storage.state import StageResult, read_state
 
 LEVELS = ("pairs", "stars")
 STRING = np.dtypes.StringDType()
@@ -182,3 +196,104 @@ def read_embeddings(url: str, level: str) -> tuple[pd.DataFrame, dict[str, np.nd
         }
     )
     return index, {name: ds[name].values for name in ds.data_vars}, dict(ds.attrs)
+
+
+def embed_config(comparison: ComparisonConfig, reference_moco: bool) -> dict:
+    """What the embeddings are made with besides the inputs: the models and how each is
+    built (the embed stage's key)."""
+    models = comparison_models(comparison)
+    return {
+        "models": [asdict(m) for m in models],
+        "dualformer": {
+            m.name: asdict(dualformer_config(comparison, m)) for m in models if m.kind == DUALFORMER
+        },
+        "reference_moco": reference_moco,
+    }
+
+
+def _trained_product(spec: ModelSpec) -> Product:
+    return layout.dualformer(spec.name) if spec.kind == DUALFORMER else layout.baseline(spec.name)
+
+
+def _trained(
+    root: DataRoot,
+    comparison: ComparisonConfig,
+    reference_moco: bool,
+    models: tuple[ModelSpec, ...],
+) -> dict[str, nn.Module]:
+    from desa.training.runs import baseline_model, load_trained  # Lightning: only when run
+
+    out = {}
+    for m in models:
+        if m.kind == DUALFORMER:
+            config = dualformer_config(comparison, m)
+            model = DualFormer(config)
+        elif m.trained:
+            config = baseline_config(comparison, m)
+            model = baseline_model(m.kind, config, reference_moco)
+        else:
+            continue
+        out[m.name] = load_trained(root.url_of(_trained_product(m)), model, config)
+    return out
+
+
+def _model_keys(root: DataRoot, models: tuple[ModelSpec, ...]) -> dict[str, str]:
+    """The fingerprint of what makes each embedding (a map or head made from an embedding
+    is kept only while its key stays the same): the trained model's weights, or the frozen
+    encoders and the priors."""
+    features = dict(zarr.open_group(root.url_of(layout.FEATURES), mode="r").attrs)
+    encoders = features["inputs"]
+    outputs = {
+        stage: read_state(root.fs, root.state_path(stage)).outputs
+        for stage in (layout.DUALFORMERS.stage, layout.BASELINES.stage)
+    }
+    own = {
+        "spectra_only": [encoders[layout.SPECTRA_MODEL.key]],
+        "lightcurve_only": [encoders[layout.LIGHTCURVE_MODEL.key]],
+        PRIORS_ONLY: [],
+    }
+    keys = {}
+    for m in models:
+        if m.trained:
+            product = _trained_product(m)
+            keys[m.name] = outputs[product.stage][product.output]
+        else:
+            keys[m.name] = fingerprint_json({"encoders": own[m.kind], "priors": list(m.priors)})
+        keys[m.head_input] = keys[m.name]
+    return keys
+
+
+def write_embedding_store(
+    root: DataRoot,
+    comparison: ComparisonConfig,
+    training: TrainingConfig,
+    inputs: dict[str, str],
+) -> StageResult:
+    """Stage embed: every compared model's embedding of every pair and star."""
+    from desa.training.runs import training_device
+
+    models = comparison_models(comparison)
+    pairs, pair_values = pair_embeddings(
+        root.url_of(layout.FEATURES),
+        models,
+        _trained(root, comparison, training.reference_moco, models),
+        batch_size=training.finetune.batch_size,
+        device=training_device(training),
+    )
+    stars, star_values = star_embeddings(pairs, pair_values)
+    dest = root.of(layout.EMBEDDINGS)
+    with publishing(root.fs, dest) as tmp:
+        url = tmp if root.is_local else root.fs.unstrip_protocol(tmp)
+        attrs = {"model_keys": _model_keys(root, models), **model_attrs(models)}
+        write_embeddings(url, pairs, pair_values, stars, star_values, attrs)
+    counts = stars["split"].value_counts().to_dict()
+    summary = {
+        "pairs": len(pairs),
+        "stars": len(stars),
+        "models": len(models),
+        **{s: int(counts.get(s, 0)) for s in ("train", "val", "test")},
+    }
+    config = embed_config(comparison, training.reference_moco)
+    key = fingerprint_json({"inputs": inputs, "config": config})
+    output = layout.EMBEDDINGS.output
+    return StageResult({output: key}, {output: dest}, summary)

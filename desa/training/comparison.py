@@ -97,6 +97,16 @@ def binary_only_names(config: ComparisonConfig) -> tuple[str, ...]:
     return tuple(m.name for m in comparison_models(config) if m.binary_only)
 
 
+def dualformers(config: ComparisonConfig) -> tuple[ModelSpec, ...]:
+    """The DualFormer variants compared (desa, desa_no_priors, ablations...)."""
+    return tuple(m for m in comparison_models(config) if m.kind == DUALFORMER)
+
+
+def aligners(config: ComparisonConfig) -> tuple[ModelSpec, ...]:
+    """The baseline aligners compared (each prior set's MoCo, SimSiam...)."""
+    return tuple(m for m in comparison_models(config) if m.trained and m.kind != DUALFORMER)
+
+
 def dualformer_config(config: ComparisonConfig, spec: ModelSpec) -> DualFormerConfig:
     """The profile's DualFormer with the model's prior count and ablation fields."""
     return replace(

@@ -13,9 +13,11 @@ from desa.models.dualformer import DualFormer, encode_priors
 from desa.products.embeddings import embed_batch, model_attrs
 from desa.training.comparison import (
     DUALFORMER,
+    aligners,
     binary_only_names,
     comparison_models,
     dualformer_config,
+    dualformers,
     model_names,
 )
 from flows.settings import Settings
@@ -120,3 +122,9 @@ def test_the_shared_projection_ablation_projects_both_branches_by_w() -> None:
     model = DualFormer(config).eval()
     out = model(torch.randn(2, config.spec_tokens), torch.randn(2, config.lc_tokens))
     torch.testing.assert_close(out.e_lc, out.h_lc @ model.W.T)
+
+
+def test_the_trained_models_are_the_dualformers_and_the_aligners() -> None:
+    config = Settings(profile="paper").comparison()
+    assert [m.name for m in dualformers(config)] == ["desa", "desa_no_priors"]
+    assert [m.name for m in aligners(config)] == ["moco", "moco_clean", "simsiam", "vicreg"]
