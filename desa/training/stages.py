@@ -16,8 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from desa.models.profiles import model_configs
 from desa.training.comparison import (
@@ -32,6 +31,7 @@ from desa.training.publish import publish_model, published
 from storage import layout
 from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.layout import DataRoot, Product
+from storage.progress import Progress, Tracker
 from storage.publish import publishing
 from storage.state import StageResult
 from storage.tables import read_parquet, write_parquet
@@ -42,28 +42,6 @@ if TYPE_CHECKING:
 
 Log = Callable[[str], None]
 Train = Callable[["Job"], tuple["FitResult", dict]]
-
-
-class Progress(Protocol):
-    """Epochs done out of a total for one model (`flows.progress.StageProgress` in a run):
-    leaving it without an error, or closing it, completes it."""
-
-    def update(self, done: int, total: int | None = None) -> None: ...
-
-    def close(self, completed: bool = True) -> None: ...
-
-    def __enter__(self) -> Progress: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-# (stage, unit, total, label of the model or None): a new progress
-ProgressFactory = Callable[[str, str, int, str | None], Progress]
 
 
 def job_for(
@@ -97,7 +75,7 @@ def train_model(
     loop: LoopConfig,
     inputs: dict[str, str],
     train: Train,
-    progress: ProgressFactory,
+    progress: Tracker,
     log: Log = print,
 ) -> StageResult:
     """Train the stage's one model (job name: the stage) and publish it as ``product``."""
@@ -122,7 +100,7 @@ def train_each(
     loop: LoopConfig,
     inputs: dict[str, str],
     models: dict[str, tuple[dict, Train]],
-    progress: ProgressFactory,
+    progress: Tracker,
     log: Log = print,
     force: bool = False,
 ) -> StageResult:
@@ -158,7 +136,7 @@ def train_spectra_model(
     training: TrainingConfig,
     profile: str,
     inputs: dict[str, str],
-    progress: ProgressFactory,
+    progress: Tracker,
     log: Log = print,
 ) -> StageResult:
     """Stage train-spectra: the spectra encoder (masked filling + SNR-weighted CQR)."""
@@ -186,7 +164,7 @@ def train_lightcurve_model(
     training: TrainingConfig,
     profile: str,
     inputs: dict[str, str],
-    progress: ProgressFactory,
+    progress: Tracker,
     log: Log = print,
 ) -> StageResult:
     """Stage train-lightcurves: the light-curve encoder (SimSiam + CQR on the period)."""
@@ -261,7 +239,7 @@ def train_dualformers(
     comparison: ComparisonConfig,
     training: TrainingConfig,
     inputs: dict[str, str],
-    progress: ProgressFactory,
+    progress: Tracker,
     log: Log = print,
     force: bool = False,
 ) -> StageResult:
@@ -287,7 +265,7 @@ def train_baselines(
     comparison: ComparisonConfig,
     training: TrainingConfig,
     inputs: dict[str, str],
-    progress: ProgressFactory,
+    progress: Tracker,
     log: Log = print,
     force: bool = False,
 ) -> StageResult:
@@ -323,7 +301,7 @@ def train_heads(
     training: TrainingConfig,
     profile: str,
     inputs: dict[str, str],
-    progress: ProgressFactory,
+    progress: Tracker,
     log: Log = print,
 ) -> StageResult:
     """Stage finetune: the binary and age heads of every model named by `embeddings.zarr`,
