@@ -1,7 +1,16 @@
-"""A lock file so two runs of one stage never write the same outputs."""
+"""A lock file so two runs of one stage (or two pipelines) never write the same outputs.
+
+On a local (or NFS-mounted) data root the lock is a kernel lock (`fcntl.flock`) on the file:
+the kernel releases it when its holder exits, however it exits, so a lock left by a killed
+process is taken over because its holder is gone, never by guessing from its age, its host
+name or a pid that may have been reused. The file's JSON (owner, pid, host, since) only says
+who holds it. Object stores have no such lock: there a lock is taken over only when its
+holder ran on this host and its pid is gone.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -15,16 +24,16 @@ from fsspec.implementations.local import LocalFileSystem
 class LockHeld(RuntimeError):
     """Another run holds the lock; the message says who, since when and what to do, on one line."""
 
-    def __init__(self, path: str, holder: dict) -> None:
+    def __init__(self, path: str, holder: dict, *, checkable: bool) -> None:
         self.path = path
         self.holder = holder
         self.holding = (
             f"{holder.get('owner') or 'a run'} (pid {holder.get('pid')} on "
             f"{holder.get('host')}) has held it since {holder.get('since')}"
         )
-        if holder.get("host") == socket.gethostname():
+        if checkable:
             advice = "wait for that run to finish"
-        else:  # its process cannot be checked from here, so only a person can tell it is gone
+        else:  # an object store's lock of another host: only a person can tell it is gone
             advice = f"wait for that run to finish, or delete {path} if it is gone"
         super().__init__(f"{path} is locked: {self.holding}; {advice}")
 
@@ -40,7 +49,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 class StageLock:
-    """Exclusive lock on a path; a lock left by a dead process on this host is taken over."""
+    """Exclusive lock on a path, released on exit (or by the kernel when its process dies)."""
 
     def __init__(self, fs: fsspec.AbstractFileSystem, path: str, owner: str = "") -> None:
         self.fs = fs
@@ -51,6 +60,7 @@ class StageLock:
             "owner": owner,
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        self._fd: int | None = None
 
     def _holder(self) -> dict:
         try:
@@ -59,40 +69,50 @@ class StageLock:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
 
-    def _stale(self, holder: dict) -> bool:
-        same_host = holder.get("host") == socket.gethostname()
-        return same_host and not _pid_alive(int(holder.get("pid", -1)))
-
-    def _create_exclusive(self) -> bool:
-        payload = json.dumps(self.info).encode()
-        if isinstance(self.fs, LocalFileSystem):
+    def _take_local(self) -> bool:
+        """Take the kernel lock of the file at our path; False while another process holds it."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
                 return False
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-            return True
-        # Object stores have no O_EXCL; exists-then-write is the best they offer.
-        if self.fs.exists(self.path):
-            return False
+            try:
+                same_file = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                break
+            os.close(fd)  # the holder removed the file as we opened it: lock the new one
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(self.info).encode())
+        self._fd = fd
+        return True
+
+    def _take_remote(self) -> bool:
+        """Exists-then-write (object stores have no O_EXCL); a lock of a dead pid on this host
+        is removed first."""
+        holder = self._holder()
+        if holder:
+            same_host = holder.get("host") == socket.gethostname()
+            if not (same_host and not _pid_alive(int(holder.get("pid", -1)))):
+                return False
+            self.fs.rm(self.path)
+        elif self.fs.exists(self.path):
+            return False  # being written by its holder
         with self.fs.open(self.path, "wb") as handle:
-            handle.write(payload)
+            handle.write(json.dumps(self.info).encode())
         return True
 
     def __enter__(self) -> StageLock:
         self.fs.makedirs(self.path.rpartition("/")[0], exist_ok=True)
-        holder: dict = {}
-        for _ in range(3):  # the holder may release (or die) between our two looks
-            if self._create_exclusive():
-                return self
-            holder = self._holder()
-            if not holder or self._stale(holder):
-                if holder:
-                    self.fs.rm(self.path)
-                continue
-            break
-        raise LockHeld(self.path, holder)
+        local = isinstance(self.fs, LocalFileSystem)
+        if (self._take_local if local else self._take_remote)():
+            return self
+        holder = self._holder()
+        checkable = local or holder.get("host") == socket.gethostname()
+        raise LockHeld(self.path, holder, checkable=checkable)
 
     def __exit__(
         self,
@@ -101,4 +121,7 @@ class StageLock:
         tb: TracebackType | None,
     ) -> None:
         if self.fs.exists(self.path):
-            self.fs.rm(self.path)
+            self.fs.rm(self.path)  # before the kernel lock goes, so no one locks a removed file
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
