@@ -1,6 +1,16 @@
-"""The Dask cluster the preprocessing stages map their shard tasks onto."""
+"""The Dask cluster the preprocessing stages map their shard tasks onto.
+
+A rebuild starts at most one LocalCluster, on first use, and every Dask stage of that rebuild
+runs on it (`shared_cluster`); a stage run alone starts its own. Starting one costs 15-20 s
+on a 2-core machine.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect_dask import DaskTaskRunner
@@ -8,8 +18,57 @@ from prefect_dask import DaskTaskRunner
 from flows.settings import Settings
 
 
+def _local_cluster_kwargs(settings: Settings, api_url: str | None) -> dict[str, Any]:
+    dask = settings.dask
+    return {
+        "n_workers": dask.n_workers,
+        "threads_per_worker": dask.threads_per_worker,
+        "processes": True,
+        "dashboard_address": ":0",  # any free port: None still binds 8787
+        "env": {"PREFECT_API_URL": api_url} if api_url else {},
+    }
+
+
+class SharedCluster:
+    """A LocalCluster started when a stage first asks for it, closed with the rebuild."""
+
+    started = 0  # clusters started in this process (for `desa bench rebuild`)
+
+    def __init__(self) -> None:
+        self._cluster: Any = None
+
+    def address(self, settings: Settings, api_url: str | None) -> str:
+        if self._cluster is None:
+            from distributed import LocalCluster
+
+            self._cluster = LocalCluster(**_local_cluster_kwargs(settings, api_url))
+            SharedCluster.started += 1
+        return self._cluster.scheduler_address
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+_shared: ContextVar[SharedCluster | None] = ContextVar("desa_shared_cluster", default=None)
+
+
+@contextmanager
+def shared_cluster() -> Iterator[SharedCluster]:
+    """Every Dask stage run inside the block shares one LocalCluster."""
+    shared = SharedCluster()
+    token = _shared.set(shared)
+    try:
+        yield shared
+    finally:
+        _shared.reset(token)
+        shared.close()
+
+
 def task_runner(settings: Settings, api_url: str | None = None) -> DaskTaskRunner:
-    """An existing scheduler (`DESA_DASK_ADDRESS`), a dask-jobqueue cluster, or a LocalCluster.
+    """An existing scheduler (`DESA_DASK_ADDRESS`), a dask-jobqueue cluster, or a LocalCluster
+    (the rebuild's shared one inside `shared_cluster`).
 
     ``api_url``: the Prefect API the LocalCluster's workers report their task runs to (the
     caller's); without it, a worker with no PREFECT_API_URL would start an ephemeral API server
@@ -24,15 +83,9 @@ def task_runner(settings: Settings, api_url: str | None = None) -> DaskTaskRunne
             cluster_kwargs=dask.cluster_kwargs,
             adapt_kwargs={"minimum": 1, "maximum": dask.adapt_max},
         )
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": dask.n_workers,
-            "threads_per_worker": dask.threads_per_worker,
-            "processes": True,
-            "dashboard_address": ":0",  # any free port: None still binds 8787
-            "env": {"PREFECT_API_URL": api_url} if api_url else {},
-        }
-    )
+    if (shared := _shared.get()) is not None:
+        return DaskTaskRunner(address=shared.address(settings, api_url))
+    return DaskTaskRunner(cluster_kwargs=_local_cluster_kwargs(settings, api_url))
 
 
 class SettingsDaskTaskRunner(DaskTaskRunner):

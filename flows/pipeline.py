@@ -19,7 +19,7 @@ from prefect.exceptions import ObjectNotFound
 
 from flows.artifacts import artifact_key, publish_stage_artifacts
 from flows.clients import load_settings
-from flows.dask import SettingsDaskTaskRunner
+from flows.dask import SettingsDaskTaskRunner, shared_cluster
 from flows.settings import Settings
 from flows.stage import Outcome, StageContext, StageDef, execute, freshness, plan
 from flows.stages import STAGES, downstream_of, stages_for
@@ -153,5 +153,5 @@ globals().update({stage_flow.fn.__name__: stage_flow for stage_flow in STAGE_FLO
 @flow(name="rebuild", description="Run every stage of the profile in order.", log_prints=True)
 def rebuild(force: bool = False, until: str | None = None) -> list[dict[str, Any]]:
     """Stages run in order (up to ``until``); those whose inputs did not change are skipped."""
-    with _turn("rebuild"):
+    with _turn("rebuild"), shared_cluster():
         return _in_order("rebuild", stages_for(Settings().profile, until), force)
