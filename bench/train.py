@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,11 @@ from desa.training.tasks import (
     TrainTask,
 )
 
-# Dense bf16 tensor-core peaks (vendor data sheets), matched in order against the CUDA device
-# name, so the PCIe and NVL H100s are tried before the SXM one.
+# Dense (no 2:4 sparsity) bf16 tensor-core peaks, matched in order against the CUDA device name,
+# so the PCIe and NVL H100s are tried before the SXM one. NVIDIA data sheets: H100 (SXM 989.4,
+# PCIe 756, NVL 835 TFLOP/s; the sheet's 1,979 / 1,513 / 1,671 are "with sparsity", twice the
+# dense figure), nvidia.com/en-us/data-center/h100; H200 (989, same tensor cores as the H100
+# SXM), nvidia.com/en-us/data-center/h200; A100 (312), nvidia.com/en-us/data-center/a100.
 PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
     ("H100 PCIe", 756e12),
     ("H100 NVL", 835e12),
@@ -156,29 +159,35 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _measure(case: _Case, device: torch.device, warmup: int, steps: int) -> dict[str, Any]:
+def _measure(
+    case: _Case, device: torch.device, warmup: int, steps: int, compile: bool = False
+) -> dict[str, Any]:
     case.task.train()
     params = [p for p in case.task.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
     # bf16 autocast on CUDA, as the training stages run there (precision "auto")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    eager_loss = case.loss
+    # compiled losses are traced on their first call (a warm-up step, not timed)
+    loss_of = torch.compile(eager_loss) if compile else eager_loss
 
-    def step() -> None:
+    def step(loss_fn: Callable[[], torch.Tensor]) -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            loss = case.loss()
+            loss = loss_fn()
         loss.backward()
         optimizer.step()
 
+    # FlopCounterMode sees only eager operators, so the counted step runs eagerly
     counter = FlopCounterMode(display=False, custom_mapping=_CPU_ATTENTION_FLOPS)
     with counter:
-        step()  # the first warm-up step, counted
-    for _ in range(warmup - 1):
-        step()
+        step(eager_loss)  # the first warm-up step, counted
+    for _ in range(warmup - 1 + int(compile)):
+        step(loss_of)
     _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        step()
+        step(loss_of)
     _sync(device)
     seconds = (time.perf_counter() - start) / steps
     return {
@@ -195,14 +204,22 @@ def train_benchmark(
     warmup: int | None = None,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    models: Sequence[str] | None = None,
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Samples/s, seconds/step, FLOPs/sample and (on a known CUDA GPU) MFU per model and profile.
 
     ``trainings``: each profile's training settings (the CLI's `Settings(profile=...).training`).
+    ``models``: which of `CASES` to run (default all). ``compile``: time `torch.compile`d
+    steps (one extra warm-up step pays the compilation).
 
     Defaults: CUDA when present; each model's training batch size of the profile (batch 2 for
     the paper profile on a CPU); warm-up and timed steps from `CPU_STEPS` / `CUDA_STEPS`.
     """
+    chosen = list(CASES) if models is None else list(models)
+    unknown = [m for m in chosen if m not in CASES]
+    if unknown or not chosen:
+        raise ValueError(f"unknown models {unknown}; expected some of {list(CASES)}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     peak = peak_flops(dev)
     if dev.type == "cuda":
@@ -218,7 +235,8 @@ def train_benchmark(
         n_steps = default_steps if steps is None else steps
         if n_warmup < 1 or n_steps < 1:
             raise ValueError("warm-up and timed steps must be >= 1")
-        for model, (build, loop) in CASES.items():
+        for model in chosen:
+            build, loop = CASES[model]
             if batch_size is not None:
                 batch = batch_size
             elif dev.type == "cpu" and profile == "paper":
@@ -227,7 +245,7 @@ def train_benchmark(
                 batch = getattr(training, loop).batch_size
             # built one at a time and dropped after its run: only one model is ever in memory
             case = build(model_configs(profile), training, batch, dev)
-            measured = _measure(case, dev, n_warmup, n_steps)
+            measured = _measure(case, dev, n_warmup, n_steps, compile)
             del case
             gc.collect()
             if dev.type == "cuda":
@@ -244,6 +262,8 @@ def train_benchmark(
                     "samples_per_s": batch / seconds,
                     "flops_per_sample": flops / batch,
                     "mfu": flops / seconds / peak if peak else None,
+                    "precision": "bf16-autocast" if dev.type == "cuda" else "fp32",
+                    "compiled": compile,
                 }
             )
     return {

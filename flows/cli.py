@@ -364,6 +364,17 @@ def bench_train(
     steps: Annotated[
         int | None, typer.Option(help="Timed optimiser steps (default: per device).")
     ] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models (default: all of them).")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cuda or cpu (default: CUDA when present).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size (default: each model's training batch).")
+    ] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="Time torch.compile'd steps.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Also write the JSON to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Training samples/s and FLOPs/sample per model and profile; MFU on a known CUDA GPU."""
@@ -372,7 +383,19 @@ def bench_train(
     if profile not in ("demo", "paper", "all"):
         raise typer.BadParameter(f"unknown profile {profile!r}", param_hint="--profile")
     profiles = ("demo", "paper") if profile == "all" else (profile,)
-    result = train_benchmark({p: Settings(profile=p).training for p in profiles}, steps=steps)
+    try:
+        result = train_benchmark(
+            {p: Settings(profile=p).training for p in profiles},
+            steps=steps,
+            models=None if models is None else [m.strip() for m in models.split(",")],
+            device=device,
+            batch_size=batch_size,
+            compile=compile,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if output is not None:
+        output.write_text(json.dumps(result, indent=2))
     if as_json:
         console.print_json(json.dumps(result))
         return

@@ -49,17 +49,41 @@ def test_cli_prints_json_and_a_table(demo_result: dict, monkeypatch: pytest.Monk
 
     calls: list[tuple] = []
 
-    def measured(trainings: dict, steps: int | None = None) -> dict:
-        calls.append((tuple(trainings), steps))
+    def measured(trainings: dict, steps: int | None = None, **options: object) -> dict:
+        calls.append((tuple(trainings), steps, options.get("models")))
         return demo_result  # the CLI only formats; the measurement is tested above
 
     monkeypatch.setattr(bench.train, "train_benchmark", measured)
     runner = CliRunner()
-    result = runner.invoke(app, ["bench", "train", "--profile", "demo", "--steps", "1", "--json"])
+    args = ["bench", "train", "--profile", "demo", "--steps", "1", "--models", "spectra, moco"]
+    result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == demo_result
     table = runner.invoke(app, ["bench", "train"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "no MFU on a CPU" in table.output and "dualformer" in table.output
-    assert calls == [(("demo",), 1), (("demo", "paper"), None)]
+    assert calls == [(("demo",), 1, ["spectra", "moco"]), (("demo", "paper"), None, None)]
     assert runner.invoke(app, ["bench", "train", "--profile", "huge"]).exit_code != 0
+
+
+def test_only_the_chosen_models_run_and_unknown_ones_are_refused() -> None:
+    result = train_benchmark(DEMO, steps=1, warmup=1, batch_size=2, device="cpu", models=["moco"])
+    assert [run["model"] for run in result["runs"]] == ["moco"]
+    assert result["runs"][0]["precision"] == "fp32" and not result["runs"][0]["compiled"]
+    with pytest.raises(ValueError, match="unknown models"):
+        train_benchmark(DEMO, device="cpu", models=["spectra", "gpt"])
+
+
+@pytest.mark.parametrize(
+    ("name", "peak"),
+    [
+        ("NVIDIA H100 80GB HBM3", 989e12),
+        ("NVIDIA H100 PCIe", 756e12),
+        ("NVIDIA H100 NVL", 835e12),
+        ("NVIDIA H200", 989e12),
+        ("NVIDIA GeForce RTX 4090", None),
+    ],
+)
+def test_peak_flops_by_device_name(name: str, peak: float | None, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    assert peak_flops(torch.device("cuda", 0)) == peak
