@@ -5,13 +5,36 @@ Section numbers refer to ../shared/research/desa_reference.md.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+LossFn = TypeVar("LossFn", bound=Callable[..., torch.Tensor])
+
+
+def in_fp32(loss: LossFn) -> LossFn:
+    """Compute ``loss`` in fp32 whatever autocast is on: its sums of squares and covariance
+    products lose several percent in bf16 (bench/precision.py measures it)."""
+
+    @functools.wraps(loss)
+    def fp32_loss(*args: object, **kwargs: object) -> torch.Tensor:
+        def fp32(value: object) -> object:
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                return value.float()
+            return value
+
+        device = next(a.device.type for a in args if isinstance(a, torch.Tensor))
+        with torch.autocast(device, enabled=False):
+            return loss(*map(fp32, args), **{k: fp32(v) for k, v in kwargs.items()})
+
+    return fp32_loss  # type: ignore[return-value]
+
 
 __all__ = [
     "ConformalCorrections",
@@ -33,6 +56,7 @@ ArrayLike = np.ndarray | torch.Tensor
 # --------------------------------------------------------------------------------------
 
 
+@in_fp32
 def cqr_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -198,6 +222,7 @@ def _off_diag_sq(c: torch.Tensor) -> torch.Tensor:
     return c.pow(2).sum() - torch.diagonal(c).pow(2).sum()
 
 
+@in_fp32
 def covariance_loss(
     x: torch.Tensor, y: torch.Tensor | None = None, *, cross: bool = True
 ) -> torch.Tensor:
@@ -221,6 +246,7 @@ def covariance_loss(
     return loss
 
 
+@in_fp32
 def dual_projection_loss(h_spec: torch.Tensor, h_lc: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     """mean_b (h_specᵀ W h_spec - h_lcᵀ W h_lc)² (sec. 4 "Dual-projection loss"; paper eq. 3).
 
@@ -243,6 +269,7 @@ def dual_projection_loss(h_spec: torch.Tensor, h_lc: torch.Tensor, W: torch.Tens
 # --------------------------------------------------------------------------------------
 
 
+@in_fp32
 def simsiam_loss(
     p1: torch.Tensor, z2: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor
 ) -> torch.Tensor:
@@ -254,6 +281,7 @@ def simsiam_loss(
     return 0.5 * (neg_cos(p1, z2) + neg_cos(p2, z1))
 
 
+@in_fp32
 def vicreg_loss(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -282,6 +310,7 @@ def vicreg_loss(
     return sim_weight * sim + var_weight * var + cov_weight * cov
 
 
+@in_fp32
 def info_nce(
     q: torch.Tensor,
     k: torch.Tensor,

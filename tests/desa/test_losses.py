@@ -346,3 +346,15 @@ def test_info_nce_positive_is_the_diagonal() -> None:
     q = torch.eye(2)
     k_swapped = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     assert info_nce(q, k_swapped, temperature=1.0).item() == pytest.approx(math.log(1 + math.e))
+
+
+def test_losses_are_computed_in_fp32_under_bf16_autocast() -> None:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 32, generator=g), torch.randn(64, 32, generator=g)
+    W = torch.randn(32, 32, generator=g)
+    exact = (covariance_loss(x, y), dual_projection_loss(x, y, W))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = (covariance_loss(x, y), dual_projection_loss(x, y, W))
+    for value, reference in zip(mixed, exact, strict=True):
+        assert value.dtype == torch.float32
+        assert torch.allclose(value, reference, rtol=1e-6)
