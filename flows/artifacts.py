@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
 from flows.stage import Outcome
 
 
@@ -15,6 +13,8 @@ def artifact_key(stage: str, suffix: str) -> str:
 
 
 def publish_stage_artifacts(stage: str, outcome: Outcome) -> None:
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
     state = outcome.state
     status = "ran" if outcome.ran else "skipped (up to date)"
     lines = [

@@ -1,4 +1,8 @@
-"""The `desa` command line: run stages, rebuild, status, the demo sky and benchmarks."""
+"""The `desa` command line: run stages, rebuild, status, the demo sky and benchmarks.
+
+Each command imports what it needs when it runs, so that `desa --help` answers at once and
+`desa status` does not import Prefect or torch (tests/flows/test_cli_imports.py).
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,17 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from flows.clients import load_settings
-from flows.progress import terminal_progress
-from flows.settings import Settings
-from flows.stage import Freshness, StageContext, plan
-from flows.stages import stage_named, stages_for
-from flows.turn import PipelineBusy
-from storage import layout
-from storage.layout import DataRoot
-from storage.lock import LockHeld
+if TYPE_CHECKING:
+    from flows.settings import Settings
+    from flows.stage import Freshness
+    from storage.layout import DataRoot
 
 app = typer.Typer(
     help="DESA pipeline: survey data to DESA embeddings of stars.", no_args_is_help=True
@@ -54,6 +53,8 @@ def _progress_bars(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)  # typer reads the options from the wrapped signature
     def with_bars(*args: object, **kwargs: object) -> None:
+        from flows.progress import terminal_progress
+
         with terminal_progress(console):
             command(*args, **kwargs)
 
@@ -68,6 +69,7 @@ def run(
 ) -> None:
     """Run one stage (skipped when its cache key is unchanged, unless --force)."""
     from flows.pipeline import STAGE_FLOWS
+    from flows.stages import stage_named
 
     stage_named(stage)
     with _refused_when_busy():
@@ -81,6 +83,10 @@ def rebuild(
     until: Annotated[str | None, typer.Option(help="Stop after this stage, e.g. labels.")] = None,
 ) -> None:
     """Run every stage of the profile in order; unchanged stages are skipped."""
+    from flows.clients import load_settings
+    from storage import layout
+    from storage.layout import DataRoot
+
     settings = load_settings()
     root = DataRoot(settings.data_root)
     if not force and all(f.fresh for f in _plan(settings, root, until)):
@@ -101,6 +107,9 @@ def rebuild(
 @contextmanager
 def _refused_when_busy() -> Iterator[None]:
     """Another run holding the pipeline is one clear line, not a traceback."""
+    from flows.turn import PipelineBusy
+    from storage.lock import LockHeld
+
     try:
         yield
     except (PipelineBusy, LockHeld) as busy:
@@ -117,6 +126,9 @@ def _short_paths(paths: dict[str, str], root: DataRoot) -> str:
 
 
 def _plan(settings: Settings, root: DataRoot, until: str | None = None) -> list[Freshness]:
+    from flows.stage import StageContext, plan
+    from flows.stages import stages_for
+
     return plan(stages_for(settings.profile, until), StageContext(settings, root))
 
 
@@ -143,6 +155,9 @@ def _server_runs(stages: list[str]) -> dict | None:
 def status() -> None:
     """Each stage's cache key, whether it is up to date (and why not), last run and outputs;
     with PREFECT_API_URL set, its last flow run on that server too, with a link to it."""
+    from flows.clients import load_settings
+    from storage.layout import DataRoot
+
     settings = load_settings()
     root = DataRoot(settings.data_root)
     freshness_of = _plan(settings, root)
@@ -180,6 +195,9 @@ def neighbors(
     from desa.products.embeddings import read_embeddings
     from desa.products.neighbors import neighbors_of
     from desa.report.explorer import star_labels
+    from flows.settings import Settings
+    from storage import layout
+    from storage.layout import DataRoot
 
     root = DataRoot(Settings().data_root)
     url = root.url_of(layout.EMBEDDINGS)
@@ -225,6 +243,9 @@ def report_table(
 ) -> None:
     """The comparison table (values with intervals, DESA's paired differences) as markdown."""
     from desa.report.table import markdown_table
+    from flows.settings import Settings
+    from storage import layout
+    from storage.layout import DataRoot
 
     if metrics is None:
         root = DataRoot(Settings().data_root)
@@ -249,6 +270,7 @@ def serve() -> None:
     """Serve every stage, `rebuild` and `watch-releases` as deployments named `desa`, with
     their schedules and triggers, until SIGTERM or SIGINT (needs PREFECT_API_URL)."""
     from flows.serve import serve_pipeline
+    from flows.settings import Settings
 
     try:
         serve_pipeline(Settings())
@@ -268,6 +290,7 @@ def watch() -> None:
 
     from prefect.settings import PREFECT_API_URL
 
+    from flows.settings import Settings
     from flows.watch import detect_changes, watch_releases
 
     if PREFECT_API_URL.value():
@@ -307,6 +330,7 @@ def demo_sky(
     """Write the deterministic synthetic sky (an archive mirror in the real formats), or with
     --release publish a new survey release into it."""
     from desa.sky.mirror import build_sky
+    from flows.settings import Settings
     from flows.stages.demo_sky import mirror_dir
 
     settings = Settings()
@@ -379,6 +403,7 @@ def bench_train(
 ) -> None:
     """Training samples/s and FLOPs/sample per model and profile; MFU on a known CUDA GPU."""
     from bench.train import train_benchmark
+    from flows.settings import Settings
 
     if profile not in ("demo", "paper", "all"):
         raise typer.BadParameter(f"unknown profile {profile!r}", param_hint="--profile")
@@ -426,6 +451,7 @@ def bench_products(
 ) -> None:
     """Embedding throughput and UMAP fit / transform time at N and 4N."""
     from bench.products import products_benchmark
+    from flows.settings import Settings
 
     _print_measures(products_benchmark(Settings(profile=profile).comparison(), n), as_json)
 

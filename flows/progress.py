@@ -15,14 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 from uuid import UUID
 
-from prefect import get_run_logger
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.context import FlowRunContext, TaskRunContext
-from prefect.exceptions import MissingContextError
-from prefect.logging.handlers import PrefectConsoleHandler
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -36,6 +31,9 @@ from rich.text import Text
 
 from flows.artifacts import artifact_key
 
+if TYPE_CHECKING:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
 # Lines a bar stands for (per-epoch losses) go to this child of the run logger. Prefect's API
 # handler sits on the run loggers and its console handler on the root logger, so the child's
 # records reach both; dropping them by name at the console handler alone, while a bar is
@@ -44,6 +42,26 @@ DETAIL = "progress"
 DETAIL_LOGGERS = frozenset(f"prefect.{runs}.{DETAIL}" for runs in ("flow_runs", "task_runs"))
 
 _log = logging.getLogger(__name__)
+
+
+# Prefect is imported when a progress is first made, not with this module (the stages import
+# it, and `desa status` imports the stages).
+def create_progress_artifact(*args: Any, **kwargs: Any) -> UUID:
+    from prefect.artifacts import create_progress_artifact as create
+
+    return create(*args, **kwargs)
+
+
+def update_progress_artifact(*args: Any, **kwargs: Any) -> UUID:
+    from prefect.artifacts import update_progress_artifact as update
+
+    return update(*args, **kwargs)
+
+
+def _in_a_run() -> bool:
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
 class Throttle:
@@ -94,7 +112,7 @@ class StageProgress:
         self._bar: TaskID | None = None
         if total <= 0:
             return  # nothing to do: no artifact, no bar
-        if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
+        if _in_a_run():
             self._throttle(self.percent)
             self._artifact = create_progress_artifact(
                 self.percent,
@@ -159,6 +177,9 @@ class StageProgress:
 def detail_log(message: str) -> None:
     """Log a line that a progress bar stands for: in the run's logs (the Prefect UI) always,
     on the console only while no bar is drawn. Printed outside a run."""
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
     try:
         logger = get_run_logger()
     except MissingContextError:
@@ -216,6 +237,8 @@ class _Display:
     def _redirect_prefect_console(self) -> None:
         # Prefect's console handler writes to the stderr it found at start-up; on the terminal
         # that would tear the bars, so its lines go through the bars' console while they show.
+        from prefect.logging.handlers import PrefectConsoleHandler
+
         for handler in logging.getLogger().handlers:
             if isinstance(handler, PrefectConsoleHandler) and handler.stream.isatty():
                 self.handlers.append((handler, handler.console.file))

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
@@ -52,6 +51,8 @@ def splits_for(
 
     Each distinct id is hashed once, so repeat spectra of a star cost one hash.
     """
+    import pandas as pd  # here, not above: every `desa` command imports this module's config
+
     edges = split_edges(fractions)
     codes, uniques = pd.factorize(pd.Series(list(star_ids), dtype=object))
     if (codes < 0).any():

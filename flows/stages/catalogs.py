@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from catalogs.build import BuiltCatalog, build_catalog, source_fingerprint, source_url
 from catalogs.refresh import KEPLER_TREE_SOURCE, refresh_catalogs, source_key
 from catalogs.specs import SPECS, CatalogSpec, LamostCatalogSource
 from flows.clients import downloader, lamost_client, mast_client
 from flows.settings import Settings
 from flows.stage import StageContext, StageDef
+from flows.stages.lazy_task import lazy_task
 from storage import layout
 from storage.state import StageResult
 
@@ -43,7 +41,7 @@ def _sources(ctx: StageContext) -> dict[str, str]:
     return current_sources(ctx.settings)
 
 
-@task(name="build-catalog", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+@lazy_task(name="build-catalog", retries=1, retry_delay_seconds=5)
 def build_catalog_task(spec: CatalogSpec, ctx: StageContext, url: str | None) -> BuiltCatalog:
     # The LAMOST token goes to LAMOST only, never to other catalog hosts.
     lamost = isinstance(spec.source, LamostCatalogSource)

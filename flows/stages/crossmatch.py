@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from catalogs.crossmatch import write_crossmatch
 from flows.stage import StageDef
+from flows.stages.lazy_task import LazyTask
 from storage import layout
 
-crossmatch_task = task(write_crossmatch, name="crossmatch", cache_policy=NO_CACHE)
+crossmatch_task = LazyTask("catalogs.crossmatch:write_crossmatch", name="crossmatch")
 
 STAGE = StageDef(
     name="crossmatch",

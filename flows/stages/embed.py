@@ -7,14 +7,13 @@ body is `desa.products.embeddings.write_embedding_store`.
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from desa.products.embeddings import embed_config, write_embedding_store
 from flows.stage import StageDef
+from flows.stages.lazy_task import LazyTask, lazy_module
 from storage import layout
 
-embed_task = task(write_embedding_store, name="embed", cache_policy=NO_CACHE)
+embeddings = lazy_module("desa.products.embeddings")  # torch: imported by the key's first use
+
+embed_task = LazyTask("desa.products.embeddings:write_embedding_store", name="embed")
 
 EMBED = StageDef(
     name="embed",
@@ -25,7 +24,7 @@ EMBED = StageDef(
         layout.DUALFORMERS,
         layout.BASELINES,
     ),
-    config=lambda s: embed_config(s.comparison(), s.training.reference_moco),
+    config=lambda s: embeddings.embed_config(s.comparison(), s.training.reference_moco),
     body=lambda ctx: embed_task(
         ctx.root, ctx.settings.comparison(), ctx.settings.training, ctx.inputs
     ),

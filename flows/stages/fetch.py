@@ -6,8 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from desa.surveys import fetching
 from desa.surveys.mast_client import search_lightcurve_requests
@@ -15,12 +13,13 @@ from flows.clients import downloader, lamost_client, mast_client
 from flows.progress import StageProgress
 from flows.settings import Settings
 from flows.stage import StageContext, StageDef
+from flows.stages.lazy_task import lazy_task
 from storage import layout
 from storage.manifest import to_frame
 from storage.state import StageResult
 
 
-@task(name="fetch-batch", cache_policy=NO_CACHE)
+@lazy_task(name="fetch-batch")
 def fetch_batch(
     settings: Settings,
     plan: fetching.Plan,

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from desa.models.profiles import model_configs
-from desa.training.stages import train_heads
 from flows.progress import StageProgress, detail_log
 from flows.stage import StageDef
+from flows.stages.lazy_task import LazyTask, lazy_module
 from storage import layout
 
-finetune_task = task(train_heads, name="finetune", cache_policy=NO_CACHE)
+profiles = lazy_module("desa.models.profiles")  # torch: imported by the key's first use
+
+finetune_task = LazyTask("desa.training.stages:train_heads", name="finetune")
 
 FINETUNE = StageDef(
     name="finetune",
@@ -23,7 +21,7 @@ FINETUNE = StageDef(
     writes=(layout.model("finetune/<model>-{binary,age}"), layout.PREDICTIONS.relpath),
     reads=(layout.EMBEDDINGS, layout.labels("binary"), layout.labels("ages")),
     config=lambda s: {
-        "head": asdict(model_configs(s.profile).head),
+        "head": asdict(profiles.model_configs(s.profile).head),
         "loop": s.training.finetune.model_dump(mode="json"),
         "seed": s.training.seed,
     },

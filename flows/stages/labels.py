@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from catalogs.labels.tables import LABEL_CATALOGS, write_labels
+from catalogs.labels.tables import LABEL_CATALOGS
 from flows.stage import StageContext, StageDef
+from flows.stages.lazy_task import LazyTask
 from storage import layout
 from storage.state import read_state
 
-labels_task = task(write_labels, name="build-labels", cache_policy=NO_CACHE)
+labels_task = LazyTask("catalogs.labels.tables:write_labels", name="build-labels")
 
 
 def _catalog_inputs(ctx: StageContext) -> dict[str, str]:

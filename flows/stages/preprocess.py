@@ -6,21 +6,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
 
-from desa.preprocess import runs
 from flows.progress import StageProgress
 from flows.stage import StageContext, StageDef
+from flows.stages.lazy_task import LazyTask, lazy_module
 from storage import layout
 from storage.state import StageResult
 
+runs = lazy_module("desa.preprocess.runs")  # astropy and the Dask stack: when a body runs
+
 SHARD_TASKS = {
-    runs.spectra_shard: task(runs.spectra_shard, name="spectra-shard", cache_policy=NO_CACHE),
-    runs.lightcurve_shard: task(
-        runs.lightcurve_shard, name="lightcurves-shard", cache_policy=NO_CACHE
-    ),
+    "spectra_shard": LazyTask("desa.preprocess.runs:spectra_shard", name="spectra-shard"),
+    "lightcurve_shard": LazyTask("desa.preprocess.runs:lightcurve_shard", name="lightcurves-shard"),
 }
 
 
@@ -29,7 +26,9 @@ def on_cluster(
 ) -> Iterator[pd.DataFrame]:
     """Submit every shard as a Prefect task (the flow's task runner: Dask) and yield each
     shard's outcomes as it finishes."""
-    futures = [SHARD_TASKS[shard].submit(*args) for args in jobs]
+    from prefect.futures import as_completed
+
+    futures = [SHARD_TASKS[shard.__name__].submit(*args) for args in jobs]
     for future in as_completed(futures):
         yield future.result()
 

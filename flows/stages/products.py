@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-
-from desa.evaluate import apogee
-from desa.evaluate.run import write_evaluation
-from desa.products.umap_maps import UmapSettings, write_maps
-from desa.report.build import write_report
 from desa.report.html import png_data_uri
 from flows.settings import Settings
 from flows.stage import StageContext, StageDef
+from flows.stages.lazy_task import LazyTask, lazy_module
 from storage import layout
 from storage.layout import DataRoot
 from storage.state import StageResult, read_state
 
+# Imported when first used: UMAP brings torch and numba.
+umap_maps = lazy_module("desa.products.umap_maps")
 
-def _umap_settings(settings: Settings) -> UmapSettings:
+
+def _umap_settings(settings: Settings) -> umap_maps.UmapSettings:
     p = settings.products
-    return UmapSettings(p.umap_neighbors, p.umap_min_dist, p.umap_fit_max, p.seed)
+    return umap_maps.UmapSettings(p.umap_neighbors, p.umap_min_dist, p.umap_fit_max, p.seed)
 
 
-umap_task = task(write_maps, name="umap", cache_policy=NO_CACHE)
+umap_task = LazyTask("desa.products.umap_maps:write_maps", name="umap")
 
 UMAP = StageDef(
     name="umap",
@@ -38,12 +34,14 @@ UMAP = StageDef(
 
 def _apogee_catalog_inputs(ctx: StageContext) -> dict[str, str]:
     """The APOGEE comparison's catalogs, when this data root has them (optional inputs)."""
+    from desa.evaluate import apogee  # scikit-learn: only when the key is computed
+
     record = read_state(ctx.root.fs, ctx.root.state_path(layout.APOGEE.stage))
     outputs = record.outputs if record else {}
     return {c.key: outputs[c.output] for c in apogee.CATALOGS if c.output in outputs}
 
 
-evaluate_task = task(write_evaluation, name="evaluate", cache_policy=NO_CACHE)
+evaluate_task = LazyTask("desa.evaluate.run:write_evaluation", name="evaluate")
 
 EVALUATE = StageDef(
     name="evaluate",
@@ -87,6 +85,8 @@ def _key_figures_artifact(root: DataRoot, report: str, report_url: str | None) -
     """The report's key figures inline in the Prefect UI, with a way to the report: a link
     when the data root's report folder is served over HTTP (`DESA_SERVE__REPORT_URL`), its
     path otherwise."""
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact
+
     if report_url:
         link = f"{report_url.rstrip('/')}/index.html"
         create_link_artifact(link, link_text="Open the report", key="report-link")
@@ -101,7 +101,7 @@ def _key_figures_artifact(root: DataRoot, report: str, report_url: str | None) -
     create_markdown_artifact("\n\n".join(lines), key="report-key-figures")
 
 
-report_task = task(write_report, name="report", cache_policy=NO_CACHE)
+report_task = LazyTask("desa.report.build:write_report", name="report")
 
 
 def _report(ctx: StageContext) -> StageResult:

@@ -10,22 +10,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from desa.models.profiles import model_configs
-from desa.training.comparison import aligners, baseline_config, dualformer_config, dualformers
-from desa.training.stages import (
-    train_baselines,
-    train_dualformers,
-    train_lightcurve_model,
-    train_spectra_model,
-    write_feature_store,
-)
 from flows.progress import StageProgress, detail_log
 from flows.settings import Settings
 from flows.stage import StageDef
+from flows.stages.lazy_task import LazyTask, lazy_module
 from storage import layout
+
+# Needed by the keys only; torch is imported when a key is first computed.
+profiles = lazy_module("desa.models.profiles")
+comparison = lazy_module("desa.training.comparison")
+BODIES = "desa.training.stages"
 
 
 def stage_config(settings: Settings, model: Any, loop: str, *extra: str) -> dict[str, Any]:
@@ -42,7 +36,7 @@ def stage_config(settings: Settings, model: Any, loop: str, *extra: str) -> dict
 
 # ------------------------------------------------------------------ train-spectra
 
-train_spectra_task = task(train_spectra_model, name="train-spectra", cache_policy=NO_CACHE)
+train_spectra_task = LazyTask(f"{BODIES}:train_spectra_model", name="train-spectra")
 
 TRAIN_SPECTRA = StageDef(
     name="train-spectra",
@@ -50,7 +44,7 @@ TRAIN_SPECTRA = StageDef(
     writes=(layout.SPECTRA_MODEL.relpath,),
     reads=(layout.SPECTRA, layout.labels("spectra_labels")),
     config=lambda s: stage_config(
-        s, model_configs(s.profile).spectra, "spectra", "spectra_ssl_weight", "mask_rate"
+        s, profiles.model_configs(s.profile).spectra, "spectra", "spectra_ssl_weight", "mask_rate"
     ),
     body=lambda ctx: train_spectra_task(
         ctx.root, ctx.settings.training, ctx.settings.profile, ctx.inputs, StageProgress, detail_log
@@ -62,9 +56,7 @@ TRAIN_SPECTRA = StageDef(
 
 # ------------------------------------------------------------------ train-lightcurves
 
-train_lightcurves_task = task(
-    train_lightcurve_model, name="train-lightcurves", cache_policy=NO_CACHE
-)
+train_lightcurves_task = LazyTask(f"{BODIES}:train_lightcurve_model", name="train-lightcurves")
 
 TRAIN_LIGHTCURVES = StageDef(
     name="train-lightcurves",
@@ -72,7 +64,7 @@ TRAIN_LIGHTCURVES = StageDef(
     writes=(layout.LIGHTCURVE_MODEL.relpath,),
     reads=(layout.LIGHTCURVES, layout.labels("lightcurve_labels")),
     config=lambda s: stage_config(
-        s, model_configs(s.profile).lightcurves, "lightcurves", "lightcurve_ssl_weight"
+        s, profiles.model_configs(s.profile).lightcurves, "lightcurves", "lightcurve_ssl_weight"
     ),
     body=lambda ctx: train_lightcurves_task(
         ctx.root, ctx.settings.training, ctx.settings.profile, ctx.inputs, StageProgress, detail_log
@@ -84,7 +76,7 @@ TRAIN_LIGHTCURVES = StageDef(
 
 # ------------------------------------------------------------------ features
 
-features_task = task(write_feature_store, name="features", cache_policy=NO_CACHE)
+features_task = LazyTask(f"{BODIES}:write_feature_store", name="features")
 
 FEATURES = StageDef(
     name="features",
@@ -111,7 +103,7 @@ FEATURES = StageDef(
 
 # ------------------------------------------------------------------ train-dualformer
 
-train_dualformer_task = task(train_dualformers, name="train-dualformer", cache_policy=NO_CACHE)
+train_dualformer_task = LazyTask(f"{BODIES}:train_dualformers", name="train-dualformer")
 
 TRAIN_DUALFORMER = StageDef(
     name="train-dualformer",
@@ -119,13 +111,13 @@ TRAIN_DUALFORMER = StageDef(
     writes=(layout.dualformer("<model>").relpath,),
     reads=(layout.FEATURES,),
     config=lambda s: {
-        **stage_config(s, model_configs(s.profile).dualformer, "dualformer"),
+        **stage_config(s, profiles.model_configs(s.profile).dualformer, "dualformer"),
         "models": {
             m.name: {
-                "config": asdict(dualformer_config(s.comparison(), m)),
+                "config": asdict(comparison.dualformer_config(s.comparison(), m)),
                 "priors": list(m.priors),
             }
-            for m in dualformers(s.comparison())
+            for m in comparison.dualformers(s.comparison())
         },
     },
     body=lambda ctx: train_dualformer_task(
@@ -144,7 +136,7 @@ TRAIN_DUALFORMER = StageDef(
 
 # ------------------------------------------------------------------ train-baselines
 
-train_baselines_task = task(train_baselines, name="train-baselines", cache_policy=NO_CACHE)
+train_baselines_task = LazyTask(f"{BODIES}:train_baselines", name="train-baselines")
 
 TRAIN_BASELINES = StageDef(
     name="train-baselines",
@@ -152,10 +144,15 @@ TRAIN_BASELINES = StageDef(
     writes=(layout.baseline("<model>").relpath,),
     reads=(layout.FEATURES,),
     config=lambda s: {
-        **stage_config(s, model_configs(s.profile).baselines, "baselines", "reference_moco"),
+        **stage_config(
+            s, profiles.model_configs(s.profile).baselines, "baselines", "reference_moco"
+        ),
         "models": {
-            m.name: {"config": asdict(baseline_config(s.comparison(), m)), "priors": list(m.priors)}
-            for m in aligners(s.comparison())
+            m.name: {
+                "config": asdict(comparison.baseline_config(s.comparison(), m)),
+                "priors": list(m.priors),
+            }
+            for m in comparison.aligners(s.comparison())
         },
     },
     body=lambda ctx: train_baselines_task(
