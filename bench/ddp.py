@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from bench.train import CASES
 from desa.models.profiles import model_configs
-from flows.settings import Settings
+from desa.training.config import TrainingConfig
 
 
 class _StepLoss(nn.Module):
@@ -56,9 +56,7 @@ def run(profile: str, model: str, steps: int, batch_size: int, device: str | Non
     try:
         build, _ = CASES[model]
         torch.manual_seed(0)  # the same initial weights on every rank
-        wrapped = _StepLoss(
-            build(model_configs(profile), Settings(profile=profile).training, batch_size, dev)
-        )
+        wrapped = _StepLoss(build(model_configs(profile), TrainingConfig(), batch_size, dev))
         ddp = DistributedDataParallel(wrapped, device_ids=[local] if cuda else None)
         optimizer = torch.optim.AdamW([p for p in ddp.parameters() if p.requires_grad], lr=1e-5)
         losses, seconds = [], []

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from bench.precision import bf16_agreement
-from flows.settings import Settings
+from desa.training.config import TrainingConfig
 
 MFU_GOAL = 0.40  # issue 13: MFU >= 40% for the spectra encoder on an H100
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "precision":
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        training = Settings(profile=args.profile).training
+        training = TrainingConfig()  # the profiles differ only in loop sizes; batch given here
         result = bf16_agreement(args.profile, training, batch_size=args.batch_size, device=device)
         args.out.write_text(json.dumps(result, indent=2))
         raise SystemExit(0 if result["ok"] else 1)

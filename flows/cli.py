@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -68,12 +69,11 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Rerun even when up to date.")] = False,
 ) -> None:
     """Run one stage (skipped when its cache key is unchanged, unless --force)."""
-    from flows.pipeline import STAGE_FLOWS
     from flows.stages import stage_named
 
     stage_named(stage)
     with _refused_when_busy():
-        STAGE_FLOWS[stage](force=force)
+        _pipeline().STAGE_FLOWS[stage](force=force)
 
 
 @app.command()
@@ -93,15 +93,23 @@ def rebuild(
         # Nothing to do: say so without starting a Prefect run (and its API server).
         console.print("rebuild: every stage is up to date; nothing to run (see `desa status`)")
     else:
-        from flows.pipeline import rebuild as rebuild_flow
-
         with _refused_when_busy():
-            results = rebuild_flow(force=force, until=until)
+            results = _pipeline().rebuild(force=force, until=until)
         ran = [r["stage"] for r in results if r["ran"]]
         console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
     for page in (layout.REPORT, layout.EXPLORER):
         if root.fs.exists(root.of(page)):
             console.print(f"report: {root.url_of(page)}")
+
+
+def _pipeline() -> ModuleType:
+    """`flows.pipeline`, with the ephemeral Prefect API server this command may start bound
+    to the command's life (flows/local_api.py)."""
+    from flows import pipeline
+    from flows.local_api import die_with_this_process
+
+    die_with_this_process()
+    return pipeline
 
 
 @contextmanager

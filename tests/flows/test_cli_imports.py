@@ -1,0 +1,47 @@
+"""The CLI answers at once: importing it, listing the stages and `desa --help` import none of
+the heavy libraries (issue 13: torch alone costs seconds)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.paths import REPO_ROOT
+
+HEAVY = ("torch", "lightning", "umap", "sklearn", "matplotlib", "prefect")
+
+PROBE = """
+import json, sys
+{code}
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def _heavy_imported(code: str) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(code=code, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import flows.cli",
+        "import flows.stages",
+        "import flows.entry, contextlib, io\n"
+        "sys.argv = ['desa', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    flows.entry.main()",
+    ],
+    ids=["import-cli", "import-stages", "desa-help"],
+)
+def test_nothing_heavy_is_imported(code: str) -> None:
+    assert _heavy_imported(code) == []
