@@ -96,16 +96,20 @@ class _Usable:
         return int(np.count_nonzero(self.good)), self.quarter.path
 
 
-def _usable(quarter: KeplerQuarter) -> _Usable | None:
+def _usable(quarter: KeplerQuarter) -> _Usable | str:
+    """The quarter's usable rows, or why it has none."""
     flux = np.asarray(quarter.flux, dtype=np.float32)
     good = np.isfinite(flux)
     if not good.any():
-        return None
+        return (
+            f"{quarter.path}: every cadence is flagged by the quality bitmask, has no time, or "
+            "has NaN PDCSAP flux"
+        )
     # float32 median of the finite values = np.nanmedian(lc.flux) in lightkurve's normalize().
     median = np.median(flux[good])
     # A non-positive median would flip or blow up the curve (lightkurve only warns).
     if not median > 0:
-        return None
+        return f"{quarter.path}: median PDCSAP flux {median:g} is not positive"
     return _Usable(quarter, flux, good, median)
 
 
@@ -128,9 +132,11 @@ def stitch_quarters(quarters: Sequence[KeplerQuarter], *, min_quarters: int = 2)
         raise LightCurveError(quarters[0].path, f"quarters of different stars: KIC {kics}")
     star = f"KIC {kics[0]}"
     chosen: dict[int, _Usable] = {}
+    unusable: list[str] = []
     for quarter in quarters:
         usable = _usable(quarter)
-        if usable is None:
+        if isinstance(usable, str):
+            unusable.append(usable)
             continue
         best = chosen.get(quarter.quarter)
         if best is None or usable.rank > best.rank:
@@ -138,14 +144,14 @@ def stitch_quarters(quarters: Sequence[KeplerQuarter], *, min_quarters: int = 2)
     if not chosen:
         raise LightCurveError(
             star,
-            f"no good cadence in any of its {len(quarters)} quarter file(s): every cadence is "
-            "flagged by the quality bitmask, has no time, or has NaN PDCSAP flux",
+            f"no good cadence in any of its {len(quarters)} quarter file(s): {'; '.join(unusable)}",
         )
     if len(chosen) < min_quarters:
+        why = f"; not usable: {'; '.join(unusable)}" if unusable else ""
         raise LightCurveError(
             star,
             f"only {len(chosen)} usable quarter(s) (Q{', Q'.join(map(str, sorted(chosen)))}), "
-            f"need at least {min_quarters}",
+            f"need at least {min_quarters}{why}",
         )
     flux = np.full(N_CADENCES, np.nan, dtype=np.float32)
     quality = np.zeros(N_CADENCES, dtype=np.int32)

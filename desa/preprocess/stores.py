@@ -104,7 +104,14 @@ def write_spectra_shard(
     done = [i for i, path in enumerate(paths) if path not in reasons]
     for j, i in enumerate(done):
         if batch.obsids[j] != obsids[i]:
-            reasons[paths[i]] = f"{paths[i]}: file holds OBSID {batch.obsids[j]}, not {obsids[i]}"
+            # The fetch manifest holds one file per obsid, so a second file with an obsid can
+            # only arrive listed under another obsid: it is refused, and the spectrum of its
+            # OBSID comes from that obsid's own file alone (no file stands in for another).
+            reasons[paths[i]] = (
+                f"{paths[i]}: file holds OBSID {batch.obsids[j]}, but it is listed as the "
+                f"spectrum of obsid {obsids[i]} (refused: obsid {batch.obsids[j]} is read from "
+                "its own file only)"
+            )
             continue
         flux[i], mask[i] = batch.flux[j], batch.mask[j]
         meta = batch.snr.iloc[j]

@@ -25,10 +25,13 @@ from astropy.io import fits
 from desa.surveys import open_fits
 from desa.surveys.lean_fits import (
     HeaderCards,
+    MalformedFits,
     file_bytes,
     find_extension,
     split_hdus,
+    structure_problem,
     table_columns,
+    unreadable,
 )
 from storage.errors import BadInputError
 
@@ -105,6 +108,8 @@ _LLC_NAME = re.compile(r"^kplr(\d{9})-(\d{13})_llc\.fits$")
 
 # Columns lightkurve's Kepler reader turns into time/flux/flux_err/quality/cadenceno.
 _REQUIRED_COLUMNS = ("TIME", "PDCSAP_FLUX", "PDCSAP_FLUX_ERR", "SAP_QUALITY", "CADENCENO")
+
+_READ_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, zlib.error)
 
 # Which decoder read a file: the lean numpy one, or astropy's fits.open (anything unusual).
 Reader = Literal["lean", "astropy"]
@@ -237,19 +242,25 @@ def read_quarter(
     bitmask = resolve_bitmask(quality_bitmask)
     spath = str(path)
     reader: Reader = "lean"
+    raw: bytes | None = None
     try:
         raw = file_bytes(spath) if lean else None
         decoded = None if raw is None else _lean_columns(raw)
         if decoded is None:
+            if raw is not None and (problem := structure_problem(raw)):
+                raise MalformedFits(problem)
             reader = "astropy"
             decoded = _astropy_columns(spath, raw)
         header, data = decoded
         kic = _int_card(spath, header, "KEPLERID")
         quarter = _int_card(spath, header, "QUARTER")
+        _check_quarter_of_name(spath, quarter)
         time = _native(data["TIME"], np.float64)
         quality = _native(data["SAP_QUALITY"])
         if not np.issubdtype(quality.dtype, np.integer):
             raise BadInputError(spath, f"SAP_QUALITY is not an integer column ({quality.dtype})")
+        cadenceno = _native(data["CADENCENO"])
+        _check_cadences(spath, cadenceno)
         keep = ~np.isnan(time)
         keep &= (quality & bitmask) == 0
         return KeplerQuarter(
@@ -259,7 +270,7 @@ def read_quarter(
             flux=_native(data["PDCSAP_FLUX"])[keep],
             flux_err=_native(data["PDCSAP_FLUX_ERR"])[keep],
             quality=quality[keep],
-            cadenceno=_native(data["CADENCENO"])[keep],
+            cadenceno=cadenceno[keep],
             path=spath,
             cards=header,
             reader=reader,
@@ -268,5 +279,32 @@ def read_quarter(
         raise
     except FileNotFoundError:
         raise
-    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, zlib.error) as exc:
-        raise BadInputError(spath, f"not a readable Kepler light-curve FITS file ({exc})") from exc
+    except (MalformedFits, *_READ_ERRORS) as exc:
+        raise unreadable(spath, "Kepler light-curve", raw, exc) from exc
+
+
+def _check_quarter_of_name(path: str, quarter: int) -> None:
+    """A MAST file name's stamp fixes its quarter (QUARTERS): a QUARTER card that disagrees
+    means the file is not the one its name says. Other names are not checked."""
+    match = _LLC_NAME.match(Path(path).name)
+    stamp_quarter = _QUARTER_OF_STAMP.get(match.group(2)) if match else None
+    if stamp_quarter is not None and stamp_quarter != quarter:
+        raise BadInputError(
+            path,
+            f"QUARTER card is {quarter} but the file name's stamp {match.group(2)} is a "
+            f"Q{stamp_quarter} file",
+        )
+
+
+def _check_cadences(path: str, cadenceno: np.ndarray) -> None:
+    """CADENCENO rises by one per row in every real file (checked on the 70 in
+    shared/real/kepler); rows out of order are not cadences, e.g. the zero padding a too-large
+    NAXIS2 turns into rows."""
+    step = np.diff(cadenceno)
+    if not np.all(step > 0):
+        i = int(np.flatnonzero(step <= 0)[0]) + 1
+        raise BadInputError(
+            path,
+            f"CADENCENO is not increasing at row {i} ({cadenceno[i - 1]} then {cadenceno[i]}): "
+            "rows that are not cadences (does NAXIS2 disagree with the data?)",
+        )

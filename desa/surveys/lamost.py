@@ -26,11 +26,14 @@ from astropy.io import fits
 from desa.surveys import open_fits
 from desa.surveys.lean_fits import (
     HeaderCards,
+    MalformedFits,
     column_names,
     file_bytes,
     image,
     split_hdus,
+    structure_problem,
     table_columns,
+    unreadable,
 )
 from storage.errors import BadInputError
 
@@ -60,6 +63,7 @@ Reader = Literal["lean", "astropy"]
 _KIC_COMMENT = re.compile(r"^\s*kplr0*(\d+)\s*$", re.IGNORECASE)
 
 _READ_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, zlib.error)
+_KIND = "LAMOST"
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,6 +154,54 @@ def _mask_array(path: str, name: str, values: Any) -> np.ndarray:
     if not np.all(np.isfinite(raw)) or not np.array_equal(raw, np.round(raw)):
         raise BadInputError(path, f"{name} holds non-integer values")
     return raw.astype(np.int64)
+
+
+def _require_float(path: str, layout: Layout, name: str, values: Any) -> None:
+    """Every real file stores flux, ivar and wavelength as float32; integers mean a wrong
+    BITPIX (image) or TFORM (COADD), and their values are not the spectrum's."""
+    kind = np.asarray(values).dtype
+    if not np.issubdtype(kind, np.floating):
+        card = "BITPIX" if layout == "image" else f"TFORM of {name.upper()}"
+        raise BadInputError(
+            path,
+            f"{name} is stored as {kind.name} integers, not floating point: {card} is wrong "
+            "(LAMOST spectra are float32: BITPIX = -32, TFORM 'E')",
+        )
+
+
+def _check_wavelength(path: str, wavelength: np.ndarray) -> None:
+    """The stored wavelength row is exact; COEFF0 is rounded to 4 decimals (≤0.003 Å off,
+    data_sources.md §1.4). A non-increasing row means a different product (e.g. pilot data
+    kept a continuum-subtracted spectrum in row 2: lamost.org/public/dr/algorithms/ff)."""
+    problem = ""
+    step = np.diff(wavelength)
+    if not np.all(np.isfinite(wavelength)):
+        problem = f"{np.count_nonzero(~np.isfinite(wavelength))} value(s) are NaN or infinite"
+    elif wavelength[0] <= 0:
+        problem = f"it starts at {wavelength[0]:g} Å"
+    elif np.any(step <= 0):
+        i = int(np.flatnonzero(step <= 0)[0])
+        a, b = wavelength[i], wavelength[i + 1]
+        verb = "repeats" if a == b else "decreases"
+        problem = f"it {verb} at pixel {i + 1} ({a:.4f} Å then {b:.4f} Å)"
+    if problem:
+        raise BadInputError(
+            path, f"wavelength is not a positive, strictly increasing array: {problem}"
+        )
+
+
+def _check_ivar(path: str, ivar: np.ndarray) -> None:
+    """An inverse variance is ≥ 0, and 0 marks a bad pixel (data_sources.md §1.5): a negative
+    or NaN value is not a pixel to mask but a file that is not what it claims, so the whole
+    file is refused rather than guessed at."""
+    bad = ~(ivar >= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise BadInputError(
+            path,
+            f"ivar has {np.count_nonzero(bad)} negative or NaN value(s) (first at pixel {i}: "
+            f"{ivar[i]:g}); an inverse variance is ≥ 0, with 0 marking a bad pixel",
+        )
 
 
 def detect_layout(hdul: fits.HDUList) -> Layout | None:
@@ -260,13 +312,18 @@ def read_spectrum(path: str | PathLike[str], *, lean: bool = True) -> LamostSpec
     """
     spath = str(path)
     reader: Reader = "lean"
+    raw: bytes | None = None
     try:
         raw = file_bytes(spath) if lean else None
         decoded = None if raw is None else _lean_decode(raw)
         if decoded is None:
+            if raw is not None and (problem := structure_problem(raw)):
+                raise MalformedFits(problem)
             reader = "astropy"
             decoded = _astropy_decode(spath, raw)
         layout, arrays, header = decoded
+        for name in ("flux", "ivar", "wavelength"):
+            _require_float(spath, layout, name, arrays[name])
         wavelength = _float_array(arrays["wavelength"])
         flux = _float_array(arrays["flux"])
         ivar = _float_array(arrays["ivar"])
@@ -279,8 +336,8 @@ def read_spectrum(path: str | PathLike[str], *, lean: bool = True) -> LamostSpec
         raise
     except FileNotFoundError:
         raise
-    except _READ_ERRORS as exc:
-        raise BadInputError(spath, f"not a readable LAMOST FITS file ({exc})") from exc
+    except (MalformedFits, *_READ_ERRORS) as exc:
+        raise unreadable(spath, _KIND, raw, exc) from exc
 
     n = wavelength.size
     sizes = {"flux": flux.size, "ivar": ivar.size, "andmask": andmask.size, "ormask": ormask.size}
@@ -288,15 +345,8 @@ def read_spectrum(path: str | PathLike[str], *, lean: bool = True) -> LamostSpec
         sizes["normalization"] = normalization.size
     if n == 0 or any(size != n for size in sizes.values()):
         raise BadInputError(spath, f"array lengths differ: wavelength {n}, {sizes}")
-    # The stored wavelength row is exact; COEFF0 is rounded to 4 decimals (≤0.003 Å off,
-    # data_sources.md §1.4). A non-increasing row means a different product (e.g. pilot data
-    # kept a continuum-subtracted spectrum in row 2: lamost.org/public/dr/algorithms/ff).
-    if (
-        not np.all(np.isfinite(wavelength))
-        or wavelength[0] <= 0
-        or np.any(np.diff(wavelength) <= 0)
-    ):
-        raise BadInputError(spath, "wavelength is not a positive, strictly increasing array")
+    _check_wavelength(spath, wavelength)
+    _check_ivar(spath, ivar)
 
     z = _number(spath, header, "Z", required=True)
     if z == MISSING:

@@ -20,6 +20,8 @@ from os import PathLike
 import numpy as np
 from astropy.io import fits
 
+from storage.errors import BadInputError
+
 BLOCK = 2880  # FITS block size in bytes (FITS Standard 4.0, §3.1)
 CARD = 80  # card length in bytes
 _END_CARD = b"END" + b" " * (CARD - 3)
@@ -143,24 +145,39 @@ class LeanHdu:
     data_size: int  # bytes of data, without the padding to a whole block
 
 
+class MalformedFits(ValueError):
+    """The bytes are not a well-formed FITS file; the text says how (no file name)."""
+
+
 def file_bytes(path: str | PathLike[str]) -> bytes:
     """The file's FITS bytes: read whole, and gunzipped when it is gzip.
 
-    zlib checks the CRC-32 and length in the gzip trailer and a stream that stops early raises
-    zlib.error, so a partial download never reads as a file; a file of several gzip members is
-    left to the gzip module (slower, same checks).
+    zlib checks the CRC-32 and length in the gzip trailer and a stream that stops early is
+    refused (MalformedFits), so a partial download never reads as a file; a file of several
+    gzip members is left to the gzip module (slower, same checks).
     """
     with open(path, "rb") as handle:
         raw = handle.read()
     if raw[:2] != _GZIP_MAGIC:
         return raw
     inflater = zlib.decompressobj(_GZIP_WBITS)
-    data = inflater.decompress(raw)
+    try:
+        data = inflater.decompress(raw)
+    except zlib.error as exc:
+        raise MalformedFits(f"its gzip data are corrupt (zlib: {exc})") from None
     if not inflater.eof:
-        raise zlib.error("gzip stream ends before its end-of-stream marker (truncated)")
+        raise MalformedFits(
+            f"its gzip stream is truncated: the {len(raw)} bytes end before the stream's "
+            "end-of-stream marker and checksum (an incomplete download?)"
+        )
     if inflater.unused_data:
         # More gzip members (or bytes) follow: the gzip module reads them, or says why not.
-        return gzip.decompress(raw)
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise MalformedFits(
+                f"bytes after its first gzip member are not a complete gzip member ({exc})"
+            ) from None
     return data
 
 
@@ -326,3 +343,109 @@ def find_extension(hdus: list[LeanHdu], extname: str) -> LeanHdu | None:
         if str(hdu.header.get("EXTNAME", "")).strip().upper() == extname.upper()
     ]
     return found[0] if len(found) == 1 else None
+
+
+# What a file that is not FITS turns out to be, from its first bytes.
+_HTML = re.compile(rb"<\s*(!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+
+
+def _what_it_is(raw: bytes) -> str:
+    head = raw[:512]
+    start = head[:60].decode("latin-1")
+    if _HTML.search(head):
+        return (
+            f"it is an HTML page (it begins {start!r}), e.g. a server's error page saved "
+            "under the file's name"
+        )
+    if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in head):
+        return f"it is text (it begins {start!r})"
+    return f"it begins with the bytes {raw[:16]!r}, not 'SIMPLE  ='"
+
+
+def _hdu_label(index: int, header: HeaderCards) -> str:
+    name = header.get("EXTNAME") if index else None
+    return f"HDU {index} ({str(name).strip()})" if name else f"HDU {index}"
+
+
+def _size_cards(header: HeaderCards) -> str:
+    naxis = _int_card(header, "NAXIS") or 0
+    keys = ["BITPIX", "NAXIS"] + [f"NAXIS{i}" for i in range(1, naxis + 1)]
+    keys += [key for key in ("PCOUNT", "GCOUNT") if key in header]
+    return ", ".join(f"{key} = {header.get(key)!r}" for key in keys)
+
+
+def structure_problem(raw: bytes) -> str | None:
+    """What makes `raw` a malformed FITS file, in words, or None when its HDUs are whole.
+
+    Checks only what FITS Standard 4.0 fixes for every file: the first card is SIMPLE (§3.3.1),
+    each header ends with an END card, BITPIX is one of the six values (tables: 8, §7.3.1),
+    the data the header announces (BITPIX, NAXISn, PCOUNT, GCOUNT: eq. 2) lie in the file, and
+    nothing but another HDU follows them. Headers it cannot parse give None (astropy decides).
+    """
+    if not raw:
+        return "the file is empty (0 bytes)"
+    if not raw.startswith(b"SIMPLE  ="):
+        return f"it is not FITS: {_what_it_is(raw)}"
+    start, index = 0, 0
+    while start < len(raw):
+        end = _header_end(raw, start)
+        if end is None:
+            return (
+                f"HDU {index}: its header has no END card before the file ends at byte "
+                f"{len(raw)} (truncated)"
+            )
+        try:
+            header = HeaderCards(raw[start : end - CARD].decode("ascii"))
+            label = _hdu_label(index, header)
+            bitpix = _int_card(header, "BITPIX")
+            table = str(header.get("XTENSION", "")).strip() in ("BINTABLE", "TABLE")
+            size = _data_size(header)
+            cards = _size_cards(header)
+        except (UnicodeDecodeError, ValueError, KeyError, fits.VerifyError):
+            return None
+        if bitpix not in _BITPIX:
+            return (
+                f"{label}: BITPIX = {header.get('BITPIX')!r} is not a FITS value "
+                "(8, 16, 32, 64, -32 or -64)"
+            )
+        if table and bitpix != 8:
+            return f"{label}: BITPIX = {bitpix} in a table (a table's BITPIX is 8)"
+        if size is None:
+            return None
+        data_start = start + _padded(end - start)
+        follows = max(len(raw) - data_start, 0)
+        if size > follows:
+            return (
+                f"{label}: its header announces {size} bytes of data ({cards}) but {follows} "
+                "follow it: the file is truncated, or BITPIX/NAXISn disagree with the data"
+            )
+        start = data_start + _padded(size)
+        if start > len(raw):
+            return (
+                f"{label}: the file ends at byte {len(raw)}, inside the blocks of this HDU "
+                f"(which end at byte {start}): truncated"
+            )
+        if start < len(raw) and not raw.startswith(b"XTENSION=", start):
+            return (
+                f"{len(raw) - start} bytes follow the end of {label}'s data at byte {start} and "
+                f"do not begin an extension ({cards}): the header announces less data than the "
+                "file holds, or bytes were appended (truncated or corrupt)"
+            )
+        index += 1
+    return None
+
+
+def unreadable(path: str, kind: str, raw: bytes | None, error: BaseException) -> BadInputError:
+    """The bad-input error for a file that did not decode: the structural problem when one is
+    found (`structure_problem`), else the decoder's own words."""
+    problem = str(error) if isinstance(error, MalformedFits) else None
+    if problem is None:
+        try:
+            problem = structure_problem(file_bytes(path) if raw is None else raw)
+        except MalformedFits as exc:
+            problem = str(exc)
+        except OSError:
+            problem = None
+    if problem is None:
+        return BadInputError(path, f"not a readable {kind} FITS file ({error})")
+    return BadInputError(path, f"not a readable {kind} FITS file: {problem}")

@@ -97,7 +97,7 @@ def _fetch_config(kind: str) -> Callable[[Any], dict[str, Any]]:
 
 SPECTRA = StageDef(
     name="fetch-spectra",
-    version="2",
+    version="3",  # readers refuse more bad files, with specific reasons
     writes=(f"{layout.RAW_SPECTRA}/", layout.FETCHED_SPECTRA.relpath),
     reads=(layout.LAMOST_CATALOG, layout.CROSSMATCH),
     config=_fetch_config("spectra"),
@@ -107,7 +107,7 @@ SPECTRA = StageDef(
 
 LIGHTCURVES = StageDef(
     name="fetch-lightcurves",
-    version="1",
+    version="2",  # readers refuse more bad files, with specific reasons
     writes=(f"{layout.RAW_LIGHTCURVES}/", layout.FETCHED_LIGHTCURVES.relpath),
     reads=(layout.KEPLER_GAIA, layout.KEPLER_TREE, layout.CROSSMATCH),
     config=_fetch_config("lightcurves"),

@@ -62,7 +62,7 @@ def _lightcurves(ctx: StageContext) -> StageResult:
 
 SPECTRA = StageDef(
     name="spectra",
-    version="1",
+    version="2",  # more bad files refused, specific reasons
     writes=(layout.SPECTRA.relpath, layout.SPECTRA_ROWS),
     reads=(
         layout.FETCHED_SPECTRA,
@@ -78,7 +78,7 @@ SPECTRA = StageDef(
 
 LIGHTCURVES = StageDef(
     name="lightcurves",
-    version="1",
+    version="2",  # more bad files refused, specific reasons
     writes=(layout.LIGHTCURVES.relpath, layout.LIGHTCURVE_ROWS),
     reads=(
         layout.FETCHED_LIGHTCURVES,
