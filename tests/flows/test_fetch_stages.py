@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from prefect.logging.handlers import APILogHandler
 
 from bench.archive_server import ArchiveServer, Fault, FaultPlan
 from desa.sky.mirror import build_sky
@@ -42,8 +44,12 @@ def _faults(mirror: Path) -> tuple[FaultPlan, dict[str, str]]:
     return plan, paths
 
 
+def _leaks(folder: Path, secret: str) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
 def test_fetch_over_http_with_faults_quarantines_only_bad_files(
-    mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
 ) -> None:
     plan, paths = _faults(mirror)
     root = DataRoot(tmp_path / "root")
@@ -85,9 +91,14 @@ def test_fetch_over_http_with_faults_quarantines_only_bad_files(
     truncated = lightcurves[lightcurves["path"].str.endswith(Path(paths["truncated"]).name)]
     assert truncated["attempts"].item() == 2
 
-    for path in root.local_path().rglob("*"):
-        if path.is_file():
-            assert TOKEN.encode() not in path.read_bytes(), f"token leaked into {path}"
+    assert _leaks(root.local_path(), TOKEN) == []
+    # Nor in what was logged or sent to Prefect: its database (runs, task inputs, logs).
+    APILogHandler().flush()
+    home = Path(os.environ["PREFECT_HOME"])
+    assert _leaks(home, "fetch-spectra-batch-0") != []  # the scan sees this run's records
+    assert _leaks(home, TOKEN) == []
+    out, err = capfd.readouterr()
+    assert TOKEN not in out + err
 
     # With the faults gone, a rerun retries only the failures and completes.
     with ArchiveServer(mirror, token=TOKEN) as server:
