@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.settings import Settings
+from storage.errors import DiskFull, is_disk_full
 from storage.fingerprint import fingerprint_json
 from storage.layout import DataRoot, Product
 from storage.lock import StageLock
@@ -132,7 +133,12 @@ def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = pri
     with StageLock(root.fs, root.lock_path(stage.name), owner=stage.name):
         started, t0 = _now(), time.perf_counter()
         run_ctx = StageContext(ctx.settings, root, ctx.force, now.state, now.inputs)
-        result = stage.body(run_ctx)
+        try:
+            result = stage.body(run_ctx)
+        except OSError as err:
+            if not is_disk_full(err) or isinstance(err, DiskFull):
+                raise
+            raise DiskFull(err.filename or root.url, f"{stage.name} writing") from err
         state = StageState(
             stage=stage.name,
             key=now.key,

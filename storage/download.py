@@ -32,6 +32,7 @@ import requests
 import urllib3
 from fsspec.implementations.local import LocalFileSystem
 
+from storage.errors import DiskFull, is_disk_full
 from storage.fingerprint import sha256_file
 from storage.manifest import ManifestRecord
 from storage.publish import publish_file, temp_path_for
@@ -153,7 +154,8 @@ class Downloader:
         progress: Callable[[int, int], None] | None = None,
     ) -> list[ManifestRecord]:
         """Fetch every request; one record per request, in the same order. Never raises for a
-        failed file: its record says 'failed' (or 'absent') and why."""
+        failed file: its record says 'failed' (or 'absent') and why. A full disk is not a file's
+        fault: it raises DiskFull."""
         _check_unique(requests_)
         total = len(requests_)
         records: list[ManifestRecord | None] = [None] * total
@@ -258,6 +260,8 @@ class Downloader:
             publish_file(tmp, self.fs, req.dest)
             return size, digest
         except OSError as err:
+            if is_disk_full(err):  # not the file's fault: stop, rather than quarantine it
+                raise DiskFull(req.dest, f"downloading {req.key}") from None
             raise _AttemptError(
                 self.redact(f"local I/O error: {err.strerror or err}"), retryable=False
             ) from None
@@ -460,6 +464,8 @@ def _copy_local(url: str, tmp: Path) -> int:
     try:
         shutil.copyfile(source, tmp)
     except OSError as err:
+        if is_disk_full(err):
+            raise  # the destination's disk, not the source: the caller stops
         raise _AttemptError(f"read error: {err.strerror or err}", retryable=True) from None
     return size
 

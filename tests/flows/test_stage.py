@@ -1,11 +1,13 @@
 """The stage framework without Prefect: cache keys, freshness, downstream propagation."""
 
+import errno
 from pathlib import Path
 
 import pytest
 
 from flows.settings import Settings
 from flows.stage import StageContext, StageDef, execute, freshness
+from storage.errors import DiskFull
 from storage.fingerprint import sha256_bytes
 from storage.layout import DataRoot, Product
 from storage.lock import StageLock
@@ -127,3 +129,19 @@ def test_a_running_stage_holds_its_lock(pipeline: Pipeline) -> None:
     lock = StageLock(root.fs, root.lock_path("source"), owner="other run")
     with lock, pytest.raises(RuntimeError, match="other run"):
         execute(pipeline.source, StageContext(Settings(), root))
+
+
+def test_a_full_disk_in_a_stage_says_so_and_publishes_no_state(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    def full(ctx: StageContext) -> StageResult:
+        raise OSError(errno.ENOSPC, "No space left on device", ctx.root.path("spectra.zarr"))
+
+    stage = StageDef(name="spectra", version="1", reads=(), config=lambda s: {}, body=full)
+    with pytest.raises(DiskFull) as raised:
+        execute(stage, StageContext(Settings(), pipeline.root), log=lambda _: None)
+    message = str(raised.value)
+    assert message.startswith(f"spectra writing: the disk holding {pipeline.root.path()}")
+    assert "is full (" in message and "MB free of" in message and "run again" in message
+    assert not Path(pipeline.root.state_path("spectra")).exists()
+    assert not Path(pipeline.root.lock_path("spectra")).exists()
