@@ -114,13 +114,14 @@ def _pipeline() -> ModuleType:
 
 @contextmanager
 def _refused_when_busy() -> Iterator[None]:
-    """Another run holding the pipeline is one clear line, not a traceback."""
+    """Another run holding the pipeline, or a full disk, is one clear line, not a traceback."""
     from flows.turn import PipelineBusy
+    from storage.errors import DiskFull
     from storage.lock import LockHeld
 
     try:
         yield
-    except (PipelineBusy, LockHeld) as busy:
+    except (PipelineBusy, LockHeld, DiskFull) as busy:
         console.print(f"[red]{escape(str(busy))}[/]")
         raise typer.Exit(1) from None
 
