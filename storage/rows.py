@@ -2,7 +2,8 @@
 
 A row manifest has one row per object: ``key``, ``row`` (its row in the store, fixed for
 life), ``input`` (fingerprint of what it was made from) and ``status`` ('pending' until its
-data are written, then 'ok' or 'failed' with a reason) and ``reader`` (which decoder read its
+data are written, then 'ok' or 'failed' with a reason; 'stale' while its object is not in
+the current catalogs) and ``reader`` (which decoder read its
 file(s), e.g. 'lean' or 'astropy'; '' until processed). Allocations are written before the
 data and statuses after, so a run killed anywhere is finished by the next one: pending rows
 are redone in place, nothing is appended twice.
@@ -92,3 +93,16 @@ def record(manifest: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     columns = [c for c in ("status", "reason", "reader") if c in outcome]
     merged.loc[outcome.index, columns] = outcome[columns]
     return merged.reset_index()[ROW_COLUMNS]
+
+
+def mark_stale(manifest: pd.DataFrame, current: Iterable[str], why: str) -> pd.DataFrame:
+    """Objects the current catalogs no longer list: their 'ok' rows become 'stale' (``why``)
+    and stay in the store, so that nothing downstream reads them; an object listed again is
+    'ok' again without being redone (its row and input are unchanged)."""
+    listed = manifest["key"].isin(set(current))
+    out = manifest.copy()
+    gone = (out["status"] == "ok") & ~listed
+    back = (out["status"] == "stale") & listed
+    out.loc[gone, ["status", "reason"]] = ["stale", why]
+    out.loc[back, ["status", "reason"]] = ["ok", ""]
+    return out

@@ -34,7 +34,7 @@ from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.layout import DataRoot, Product
 from storage.manifest import read_manifest
 from storage.progress import Silent, Tracker
-from storage.rows import allocate, by_shard, empty, record
+from storage.rows import allocate, by_shard, empty, mark_stale, record
 from storage.state import StageResult
 from storage.tables import read_parquet, write_parquet
 
@@ -108,6 +108,21 @@ def run_sharded(
     return manifest, len(todo)
 
 
+def _stale_unless_listed(
+    root: DataRoot,
+    row_manifest: str,
+    manifest: pd.DataFrame,
+    listed: Iterable[str],
+    catalog: Product,
+) -> pd.DataFrame:
+    """Rows of objects the current catalog no longer lists are 'stale': kept, never read
+    downstream (labels take 'ok' rows only), 'ok' again when the object comes back."""
+    why = f"not in the current {catalog.output} catalog"
+    manifest = mark_stale(manifest, listed, why)
+    write_parquet(manifest, root.fs, root.path(row_manifest))
+    return manifest
+
+
 def _result(
     root: DataRoot,
     store: Product,
@@ -122,6 +137,7 @@ def _result(
         "processed": processed,
         "ok": int((manifest["status"] == "ok").sum()),
         "quarantined": len(failed),
+        "stale": int((manifest["status"] == "stale").sum()),
     }
     rows = [{"key": k, "reason": r} for k, r in zip(failed["key"], failed["reason"], strict=True)]
     # What the rows hold (by input and outcome) and the catalog coordinates written last.
@@ -185,6 +201,9 @@ def preprocess_spectra(
         chunk_rows=chunk_rows,
         shard_rows=shard_rows,
     )
+    manifest = _stale_unless_listed(
+        root, layout.SPECTRA_ROWS, manifest, lamost.index.astype(str), layout.LAMOST_CATALOG
+    )
     obsids = manifest.sort_values("row")["key"].astype("int64").to_numpy()
     labels = lamost.reindex(obsids)
     ids = _identities(root)
@@ -247,6 +266,10 @@ def preprocess_lightcurves(
         dim="star",
         chunk_rows=chunk_rows,
         shard_rows=shard_rows,
+    )
+    kepler = read_parquet(root.fs, root.of(layout.KEPLER_GAIA))
+    manifest = _stale_unless_listed(
+        root, layout.LIGHTCURVE_ROWS, manifest, kepler["kic"].astype(str), layout.KEPLER_GAIA
     )
     kics = manifest.sort_values("row")["key"].astype("int64").to_numpy()
     berger = read_parquet(root.fs, root.of(layout.BERGER)).drop_duplicates("kic")

@@ -62,7 +62,7 @@ def _lightcurves(ctx: StageContext) -> StageResult:
 
 SPECTRA = StageDef(
     name="spectra",
-    version="2",  # more bad files refused, specific reasons
+    version="2",  # more bad files refused, specific reasons; rows of departed objects stale
     writes=(layout.SPECTRA.relpath, layout.SPECTRA_ROWS),
     reads=(
         layout.FETCHED_SPECTRA,
@@ -78,7 +78,7 @@ SPECTRA = StageDef(
 
 LIGHTCURVES = StageDef(
     name="lightcurves",
-    version="2",  # more bad files refused, specific reasons
+    version="2",  # more bad files refused, specific reasons; rows of departed objects stale
     writes=(layout.LIGHTCURVES.relpath, layout.LIGHTCURVE_ROWS),
     reads=(
         layout.FETCHED_LIGHTCURVES,

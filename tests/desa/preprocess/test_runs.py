@@ -1,7 +1,9 @@
-"""The spectra and lightcurves runs (library level, serial shards) on a data root whose fetch
-manifests list good real files and the whole bad-file corpus as fetched: every bad file ends
-'failed' in the row manifest with a reason naming it and its problem, the good files' rows
-equal those of a run without the bad inputs, and nothing is written outside the data root."""
+"""The spectra and lightcurves runs (library level, serial shards) on small data roots of real
+files. With the whole bad-file corpus listed as fetched: every bad file ends 'failed' in the
+row manifest with a reason naming it and its problem, the good files' rows equal those of a
+run without the bad inputs, and nothing is written outside the data root. After a catalog
+revision drops an object: its row is 'stale', kept, and out of the labels; back, it is 'ok'
+again without being redone."""
 
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from catalogs.labels.config import LabelConfig
+from catalogs.labels.tables import write_labels
 from desa.preprocess.runs import preprocess_lightcurves, preprocess_spectra
 from desa.surveys.kepler import llc_filename, parse_llc_filename
 from storage import layout
 from storage.layout import DataRoot
 from storage.manifest import ManifestRecord, write_manifest
+from storage.rows import empty
 from storage.tables import read_parquet, write_parquet
 from tests.desa.surveys.bad_files import KEPLER_FILES, LAMOST_COADD, LAMOST_FILES, BadFile
 
@@ -199,3 +204,30 @@ def test_bad_light_curves_are_quarantined_and_the_rest_equals_a_clean_run(
     got = _good_rows(root, layout.LIGHTCURVES, "star", "kic")
     assert got["kic"].values.tolist() == [2556081]
     xr.testing.assert_identical(got, _good_rows(clean, layout.LIGHTCURVES, "star", "kic"))
+
+
+def test_rows_of_objects_that_left_the_catalog_are_stale_and_come_back_without_work(
+    real_data: Path, tmp_path: Path
+) -> None:
+    root, _ = _spectra_root(tmp_path / "root", real_data, bad=False)
+    write_parquet(empty(), root.fs, root.path(layout.LIGHTCURVE_ROWS))  # no light curves here
+    assert _run_spectra(root)["ok"] == len(GOOD_OBSIDS)
+    catalog = read_parquet(root.fs, root.of(layout.LAMOST_CATALOG))
+    gone = GOOD_OBSIDS[1]
+
+    write_parquet(catalog[catalog["obsid"] != gone], root.fs, root.of(layout.LAMOST_CATALOG))
+    summary = _run_spectra(root)
+    manifest = read_parquet(root.fs, root.path(layout.SPECTRA_ROWS)).set_index("key")
+    assert (summary["processed"], summary["stale"], summary["ok"]) == (0, 1, 3)
+    assert manifest.loc[str(gone), "status"] == "stale"
+    assert manifest.loc[str(gone), "reason"] == "not in the current lamost_lrs_stellar catalog"
+    # Labels, and so every model input and metric after them, hold only listed objects.
+    write_labels(root, ["lamost_lrs_stellar"], LabelConfig())
+    labels = read_parquet(root.fs, root.of(layout.labels("spectra_labels")))
+    assert sorted(labels["obsid"]) == sorted(set(GOOD_OBSIDS) - {gone})
+
+    write_parquet(catalog, root.fs, root.of(layout.LAMOST_CATALOG))
+    summary = _run_spectra(root)
+    assert (summary["processed"], summary["stale"], summary["ok"]) == (0, 0, 4)
+    again = read_parquet(root.fs, root.path(layout.SPECTRA_ROWS)).set_index("key")
+    assert again.loc[str(gone), "row"] == manifest.loc[str(gone), "row"]  # the same row, kept
