@@ -123,7 +123,7 @@ def build_catalog(
     provenance = {
         "catalog": spec.name,
         "citation": spec.citation,
-        "source": url or f"vizier:{spec.source.catalog_id}",
+        "source": root.relative(url) if url else f"vizier:{spec.source.catalog_id}",
         "version_stamp": version_stamp,
         "retrieved_at": retrieved_at,
         "sha256": sha256_file(root.fs, raw_path),
@@ -138,7 +138,8 @@ def build_catalog(
         write_parquet(rejected, root.fs, rejected_path, metadata={"catalog": spec.name})
         first = rejected.iloc[0]
         rejected_reason = (
-            f"{len(rejected)} rows of {raw_path} rejected (in {rejected_path}); "
+            f"{len(rejected)} rows of {root.relative(raw_path)} rejected "
+            f"(in {root.relative(rejected_path)}); "
             f"first: row {first['row']}: {first['reason']}"
         )
     elif root.fs.exists(rejected_path):

@@ -12,7 +12,13 @@ from catalogs.specs import CatalogSpec
 from storage import layout
 from storage.errors import BadInputError
 from storage.layout import DataRoot
-from storage.manifest import ManifestRecord, check_failure_fraction, write_manifest
+from storage.manifest import (
+    ManifestRecord,
+    check_failure_fraction,
+    relative_to_root,
+    to_frame,
+    write_manifest,
+)
 from storage.publish import atomic_write_bytes
 from storage.state import StageResult, StageState
 from storage.tables import read_parquet_metadata
@@ -34,7 +40,8 @@ def write_sources_lock(
     archives: Mapping[str, Mapping[str, Any]],
 ) -> str:
     """`sources.lock.json`: the version of every source the data root was built from;
-    ``archives`` holds the LAMOST and Kepler archive entries (base URL, release)."""
+    ``archives`` holds the LAMOST and Kepler archive entries (base URL, release). Sources
+    under the data root (the demo mirror) are written relative to it."""
     catalogs = {
         name: {
             key: meta.get(key)
@@ -44,11 +51,13 @@ def write_sources_lock(
         for name, path in sorted(paths.items())
         if (meta := read_parquet_metadata(root.fs, path))
     }
-    lock = {
-        "lamost": dict(archives["lamost"]),
-        "kepler": {**archives["kepler"], "stamp": sources.get(KEPLER_TREE_SOURCE)},
-        "catalogs": catalogs,
-    }
+    lock = root.portable(
+        {
+            "lamost": dict(archives["lamost"]),
+            "kepler": {**archives["kepler"], "stamp": sources.get(KEPLER_TREE_SOURCE)},
+            "catalogs": catalogs,
+        }
+    )
     path = root.path(layout.SOURCES_LOCK)
     atomic_write_bytes(root.fs, path, json.dumps(lock, indent=2, sort_keys=True).encode())
     return path
@@ -110,7 +119,9 @@ def refresh_catalogs(
     # The archive tree, as an output, makes fetch-lightcurves list the targets again when
     # it changes, even with every catalog unchanged.
     outputs[layout.KEPLER_TREE.output] = sources[KEPLER_TREE_SOURCE]
-    manifest = write_manifest(root.fs, root.path(layout.CATALOG_MANIFEST), records)
+    manifest = write_manifest(
+        root.fs, root.path(layout.CATALOG_MANIFEST), relative_to_root(to_frame(records), root)
+    )
     check_failure_fraction(manifest, max_failure_fraction, "catalogs")
     summary = {
         "catalogs": len(rows),

@@ -6,6 +6,9 @@ read archives). The key and the content fingerprints of what the stage produced 
 `state/<stage>.json` under the data root, so freshness survives new processes and a fresh
 PREFECT_HOME. A downstream stage hashes the *content* fingerprints of the upstream outputs it
 reads, so an upstream rerun that changes nothing it reads leaves it fresh.
+
+Paths and URLs under the data root are recorded relative to it (in the config a key is made
+of, and in the record's `paths`), so a copied or restored root is up to date where it stands.
 """
 
 from __future__ import annotations
@@ -67,6 +70,20 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _cache_key(stage: str, version: str, config: dict, inputs: dict) -> str:
+    content = {"stage": stage, "version": version, "config": config, "inputs": inputs}
+    return fingerprint_json(content)
+
+
+def _same_key(previous: StageState, key: str, root: DataRoot) -> bool:
+    """Whether the last record was made under ``key``; a record written while the config held
+    full paths under this root counts by what those paths are relative to it."""
+    if previous.key == key:
+        return True
+    config = root.portable(previous.config)
+    return _cache_key(previous.stage, previous.version, config, previous.inputs) == key
+
+
 def _why_changed(previous: StageState, version: str, config: dict, inputs: dict) -> str:
     if previous.version != version:
         return f"code version {previous.version} -> {version}"
@@ -95,15 +112,16 @@ def freshness(stage: StageDef, ctx: StageContext) -> Freshness:
         inputs[product.key] = record.outputs[product.output]
     if stage.external_inputs is not None:
         inputs.update(stage.external_inputs(ctx))
-    config = stage.config(ctx.settings)
-    key = fingerprint_json(
-        {"stage": stage.name, "version": stage.version, "config": config, "inputs": inputs}
-    )
+    config = ctx.root.portable(stage.config(ctx.settings))
+    key = _cache_key(stage.name, stage.version, config, inputs)
     if previous is None:
         fresh, reason = False, "never run"
-    elif previous.key != key:
-        fresh, reason = False, _why_changed(previous, stage.version, config, inputs)
-    elif missing := [name for name, path in previous.paths.items() if not fs.exists(path)]:
+    elif not _same_key(previous, key, ctx.root):
+        recorded = replace(previous, config=ctx.root.portable(previous.config))
+        fresh, reason = False, _why_changed(recorded, stage.version, config, inputs)
+    elif missing := [
+        name for name, path in previous.paths.items() if not fs.exists(ctx.root.resolve(path))
+    ]:
         fresh, reason = False, "outputs missing: " + ", ".join(missing)
     elif failed := previous.summary.get("failed", 0):
         fresh, reason = False, f"last run had {failed} failures; retrying them"
@@ -120,12 +138,29 @@ class Outcome:
     rows: list[dict[str, Any]]
 
 
+def _portable_record(now: Freshness, root: DataRoot) -> StageState:
+    """The fresh record of ``now``, rewritten with relative paths if it was written with full
+    ones (before paths were relative), so that a rebuild in place makes the root movable."""
+    state = now.state
+    portable = replace(
+        state,
+        key=now.key,
+        config=now.config,
+        paths={name: root.relative(path) for name, path in state.paths.items()},
+        summary=root.portable(state.summary),
+    )
+    if portable != state:
+        with StageLock(root.fs, root.lock_path(state.stage), owner=state.stage):
+            write_state(root.fs, root.state_path(state.stage), portable)
+    return portable
+
+
 def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = print) -> Outcome:
     """Run ``stage`` unless it is fresh (or forced); publish its state record last."""
     now = freshness(stage, ctx)
     if now.fresh and not ctx.force:
         log(f"{stage.name}: up to date (key {now.key[:12]}), skipped")
-        return Outcome(now.state, False, now.reason, [])
+        return Outcome(_portable_record(now, ctx.root), False, now.reason, [])
     if now.key is None:
         raise RuntimeError(f"{stage.name} cannot run: {now.reason}")
     log(f"{stage.name}: running ({'forced' if ctx.force else now.reason})")
@@ -146,11 +181,11 @@ def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = pri
             config=now.config,
             inputs=now.inputs,
             outputs=result.outputs,
-            paths=result.paths,
+            paths={name: root.relative(path) for name, path in result.paths.items()},
             started_at=started,
             finished_at=_now(),
             duration_s=round(time.perf_counter() - t0, 3),
-            summary=result.summary,
+            summary=root.portable(result.summary),
         )
         write_state(root.fs, root.state_path(stage.name), state)
     log(f"{stage.name}: done in {state.duration_s:.1f} s {result.summary}")

@@ -7,8 +7,13 @@ Stages declare what they read by these names and find every file through them.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -167,6 +172,55 @@ class DataRoot:
 
     def lock_path(self, stage: str) -> str:
         return self.path(STATE_DIR, f"{stage}.lock")
+
+    def _prefixes(self) -> list[str]:
+        """Every spelling of the root a recorded path or URL may start with."""
+        prefixes = [self.root, self.fs.unstrip_protocol(self.root)]
+        if "://" in self.url:
+            prefixes.append(self.url)  # as the user spelled it (memory://b/x, not memory:///b/x)
+        if self.is_local:
+            prefixes.append(os.path.realpath(self.root))  # a root reached through a symlink
+        return list(dict.fromkeys(p.rstrip("/") for p in prefixes))
+
+    def relative(self, path: str) -> str:
+        """``path`` (a path inside ``fs``, or a URL) relative to the root when it lies under
+        it (``"."`` for the root itself); anything else is returned unchanged.
+
+        What the pipeline records (state, manifests, configs) is written this way, so that a
+        copied or restored root reads its own files, never those of where it came from.
+        """
+        local = path
+        if self.is_local and path.startswith("file://"):
+            local = url2pathname(urlsplit(path).path)  # file URIs percent-encode (Path.as_uri)
+        for prefix in self._prefixes():
+            for candidate in (path, local):
+                if candidate == prefix:
+                    return "."
+                if candidate.startswith(prefix + "/"):
+                    return candidate[len(prefix) + 1 :]
+        return path
+
+    def resolve(self, path: str) -> str:
+        """The path inside ``fs`` of a recorded path: relative ones are under this root; a
+        full path (a record written before paths were relative, or a file kept outside the
+        root) is returned as it is."""
+        if path == ".":
+            return self.root
+        if "://" in path:
+            return self.fs._strip_protocol(path)
+        full = os.path.isabs(path) if self.is_local else path.startswith(self.root + "/")
+        return path if full else self.path(path)
+
+    def portable(self, value: Any) -> Any:
+        """``value`` (a stage's config: nested dicts, lists, strings) with every path or URL
+        under the root written relative to it (``relative``)."""
+        if isinstance(value, str):
+            return self.relative(value)
+        if isinstance(value, Mapping):
+            return {key: self.portable(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.portable(item) for item in value]
+        return value
 
     def __repr__(self) -> str:
         return f"DataRoot({self.url!r})"

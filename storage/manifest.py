@@ -1,4 +1,8 @@
-"""Per-object manifests: one row per file or object, with status and reason."""
+"""Per-object manifests: one row per file or object, with status and reason.
+
+Paths and URLs under the data root are written relative to it (``relative_to_root``), so a
+copied root reads its own files; readers turn them back with ``DataRoot.resolve``.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ from typing import Any, Literal
 import fsspec
 import pandas as pd
 
+from storage.layout import DataRoot
 from storage.tables import read_parquet, write_parquet
 
 Status = Literal["ok", "failed", "absent"]
 COLUMNS = ["key", "status", "reason", "path", "size", "sha256", "attempts", "updated_at"]
+LOCATIONS = ("path", "url")  # the columns that name a file or where it came from
 
 
 def _now() -> str:
@@ -57,6 +63,16 @@ def read_manifest(fs: fsspec.AbstractFileSystem, path: str) -> pd.DataFrame:
     if not fs.exists(path):
         return to_frame([])
     return read_parquet(fs, path)
+
+
+def relative_to_root(df: pd.DataFrame, root: DataRoot) -> pd.DataFrame:
+    """``df`` with the paths and URLs of its ``LOCATIONS`` that lie under ``root`` written
+    relative to it (others, such as an archive's https URLs, as they are)."""
+    df = df.copy()
+    for column in LOCATIONS:
+        if column in df:
+            df[column] = [v if not isinstance(v, str) else root.relative(v) for v in df[column]]
+    return df
 
 
 def merge_manifests(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:

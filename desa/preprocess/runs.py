@@ -175,6 +175,7 @@ def preprocess_spectra(
     url = root.url_of(layout.SPECTRA)
     fetched = read_manifest(root.fs, root.of(layout.FETCHED_SPECTRA))
     fetched = fetched[fetched["status"] == "ok"].rename(columns={"sha256": "input"})
+    fetched["path"] = [root.resolve(path) for path in fetched["path"]]  # recorded relative
     fetched["obsid"] = fetched["key"].astype("int64")
     fetched = fetched.set_index("key", drop=False)
     lamost = read_parquet(root.fs, root.of(layout.LAMOST_CATALOG)).set_index("obsid")
@@ -222,6 +223,7 @@ def _lightcurve_inputs(root: DataRoot) -> pd.DataFrame:
     """One row per star with fetched quarters: its files and their fingerprint."""
     fetched = read_manifest(root.fs, root.of(layout.FETCHED_LIGHTCURVES))
     fetched = fetched[fetched["status"] == "ok"].copy()
+    fetched["path"] = [root.resolve(path) for path in fetched["path"]]  # recorded relative
     fetched["kic"] = [parse_llc_filename(k)[0] for k in fetched["key"]]
     fetched = fetched.sort_values(["kic", "key"])
     stars = fetched.groupby("kic").agg(

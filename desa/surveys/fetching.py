@@ -22,7 +22,13 @@ from storage import layout
 from storage.download import DownloadRequest
 from storage.fingerprint import fingerprint_frame
 from storage.layout import DataRoot, Product
-from storage.manifest import check_failure_fraction, merge_manifests, read_manifest, write_manifest
+from storage.manifest import (
+    check_failure_fraction,
+    merge_manifests,
+    read_manifest,
+    relative_to_root,
+    write_manifest,
+)
 from storage.progress import Silent, Tracker
 from storage.state import StageResult
 from storage.tables import read_parquet
@@ -64,13 +70,13 @@ def fetch_batches(
     max_failure_fraction: float,
 ) -> StageResult:
     """Run the batches (``sizes[i]`` ``unit`` each), writing the merged manifest after each
-    one (progress survives a kill)."""
+    one (progress survives a kill). Its paths are relative to the root (a root moves)."""
     name, fs, manifest_path = files.stage, root.fs, root.of(files)
-    manifest = read_manifest(fs, manifest_path)
+    manifest = relative_to_root(read_manifest(fs, manifest_path), root)
     rows = []
     with track(name, unit, sum(sizes)) as progress:
         for number, (plan, size) in enumerate(zip(plans, sizes, strict=True)):
-            batch = run_batch(name, number, plan, verify)
+            batch = relative_to_root(run_batch(name, number, plan, verify), root)
             manifest = write_manifest(fs, manifest_path, merge_manifests(manifest, batch))
             failed = batch[batch["status"] == "failed"]
             rows.append(

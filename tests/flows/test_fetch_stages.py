@@ -81,7 +81,8 @@ def test_fetch_over_http_with_faults_quarantines_only_bad_files(
     assert "404" in failed.loc[missing, "reason"]
     assert spectra.loc[str(truth.loc[paths["transient"], "obsid"]), "attempts"] == 3
     ok = spectra[spectra["status"] == "ok"]
-    assert len(ok) == len(truth) - 2 and all(Path(p).is_file() for p in ok["path"])
+    assert len(ok) == len(truth) - 2
+    assert all(Path(root.resolve(p)).is_file() for p in ok["path"])
     # Nothing corrupt or partial is kept: only verified spectra lie in the raw tree.
     raw = sorted(p.name for p in root.local_path("raw", "lamost").glob("**/*") if p.is_file())
     assert raw == sorted(Path(p).name for p in ok["path"])

@@ -74,7 +74,7 @@ def test_first_rebuild_runs_every_stage_end_to_end(demo_env: DataRoot) -> None:
 
     spectra = read_manifest(root.fs, root.path(layout.manifest("fetch-spectra")))
     assert len(spectra) == len(truth) and (spectra["status"] == "ok").all()
-    assert all(Path(p).is_file() for p in spectra["path"])
+    assert all(Path(root.resolve(p)).is_file() for p in spectra["path"])
     lightcurves = read_manifest(root.fs, root.path(layout.manifest("fetch-lightcurves")))
     mirrored = list(root.local_path("mirror", "kepler").glob("**/*_llc.fits"))
     assert (lightcurves["status"] == "ok").sum() == len(mirrored)
