@@ -20,7 +20,7 @@ from desa.sky.catalogs import CATALOG_PATHS, write_catalogs
 from desa.sky.population import SkyConfig, draw_stars, draw_visits
 from storage.download import Downloader
 from storage.errors import BadInputError
-from storage.layout import RAW_CATALOGS, DataRoot
+from storage.layout import LAMOST_CATALOG, RAW_CATALOGS, DataRoot, rejected_rows
 from storage.tables import read_parquet
 
 MCQUILLAN = SPECS["mcquillan2014"]
@@ -168,9 +168,7 @@ def test_lamost_rows_whose_plan_id_is_a_path_are_rejected_and_nothing_leaves_the
     root = DataRoot(tmp_path / "data")
     before = _files(tmp_path)
     built = _build(root, _mirror_with(tmp_path, spoiled))
-    rejected = read_parquet(
-        root.fs, root.path("catalogs", "rejected", "lamost_lrs_stellar.parquet")
-    )
+    rejected = read_parquet(root.fs, root.path(rejected_rows("lamost_lrs_stellar")))
     assert rejected["row"].tolist() == list(bad)
     assert rejected["reason"].tolist() == [
         "planid '../../../escaped' is a path, not a name (holds '/' or '\\'; path traversal "
@@ -183,7 +181,7 @@ def test_lamost_rows_whose_plan_id_is_a_path_are_rejected_and_nothing_leaves_the
     assert built.rejected_reason.endswith(f"first: row 2: {rejected['reason'][0]}")
     # Everything else equals the catalog built from the clean file.
     clean = read_catalog(demo_mirror / CATALOG_PATHS["lamost_lrs_stellar"], LAMOST).table
-    table = read_parquet(root.fs, root.catalog_path("lamost_lrs_stellar"))
+    table = read_parquet(root.fs, root.of(LAMOST_CATALOG))
     expected = clean.drop(index=list(bad)).reset_index(drop=True)
     pd.testing.assert_frame_equal(table.reset_index(drop=True), expected, check_dtype=False)
     written = _files(tmp_path) - before
@@ -210,7 +208,7 @@ def test_a_broken_demo_lamost_catalog_fails_its_build_naming_the_url_and_problem
     with pytest.raises(CatalogSourceError, match=problem) as refused:
         _build(root, url)
     assert str(refused.value).startswith(f"{url}: catalog 'lamost_lrs_stellar': ")
-    assert not root.fs.exists(root.catalog_path("lamost_lrs_stellar"))
+    assert not root.fs.exists(root.of(LAMOST_CATALOG))
 
 
 def test_a_gzip_catalog_with_latin1_bytes_names_the_offset(
