@@ -14,9 +14,7 @@ import fsspec
 import requests
 
 from catalogs.errors import CatalogFetchError, CatalogReadError, CatalogSourceError
-from catalogs.normalize import read_catalog
 from catalogs.specs import CatalogSpec, LamostCatalogSource, UrlSource, VizierSource
-from catalogs.vizier import fetch_vizier, vizier_version_stamp
 from storage import layout
 from storage.download import Downloader, DownloadRequest
 from storage.fingerprint import fingerprint_frame, fingerprint_json, sha256_file
@@ -62,6 +60,8 @@ def source_fingerprint(spec: CatalogSpec, url: str | None, timeout_s: float = 30
     the catalog's `updated` date (research/data_sources.md §5).
     """
     if url is None:
+        from catalogs.vizier import vizier_version_stamp  # astroquery: only for VizieR
+
         assert isinstance(spec.source, VizierSource)
         stamp = vizier_version_stamp(spec.source.catalog_id, timeout_s=timeout_s)
         return fingerprint_json({"vizier": spec.source.catalog_id, "version": stamp})
@@ -94,6 +94,11 @@ def build_catalog(
     table: a web page, another table, missing columns. The published Parquet is then left
     untouched.
     """
+    # Imported here: astroquery and astropy's table readers cost a second, and `desa status`
+    # imports this module only to stamp the sources.
+    from catalogs.normalize import read_catalog
+    from catalogs.vizier import fetch_vizier
+
     retrieved_at = datetime.now(UTC).isoformat(timespec="seconds")
     version_stamp = ""
     asked = url or f"vizier:{spec.source.catalog_id}/{spec.source.table or ''}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,9 +143,36 @@ def _plan(settings: Settings, root: DataRoot, until: str | None = None) -> list[
     return plan(stages_for(settings.profile, until), StageContext(settings, root))
 
 
+def _api_url_may_be_set() -> bool:
+    """Whether PREFECT_API_URL may name a server, decided without importing Prefect (a second
+    of `desa status`): set in the environment, by the active profile of the profiles file, or
+    perhaps by one of the other files Prefect 3 reads settings from (./.env, ./prefect.toml,
+    ./pyproject.toml); in doubt, Prefect itself then says what it is (at no cost once this
+    process has imported Prefect, whose settings may then have been changed in-process)."""
+    if "prefect" in sys.modules:
+        return True
+    if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_PROFILE"):
+        return True
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
+    if profiles.expanduser().is_file():
+        try:
+            saved = tomllib.loads(profiles.expanduser().read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            return True
+        # Prefect's own default profile, "ephemeral", sets no API URL.
+        active = saved.get("profiles", {}).get(saved.get("active", "ephemeral"), {})
+        if "PREFECT_API_URL" in active:
+            return True
+    files = {".env": "PREFECT_API_URL", "prefect.toml": "api", "pyproject.toml": "tool.prefect"}
+    return any(Path(f).is_file() and text in Path(f).read_text() for f, text in files.items())
+
+
 def _server_runs(stages: list[str]) -> dict | None:
     """Each stage's last flow run when PREFECT_API_URL names a server; None without one
     (nothing asked: no client, no ephemeral server) or when it cannot be reached."""
+    if not _api_url_may_be_set():
+        return None
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
@@ -463,6 +492,22 @@ def bench_products(
     from flows.settings import Settings
 
     _print_measures(products_benchmark(Settings(profile=profile).comparison(), n), as_json)
+
+
+@bench_app.command("rebuild")
+def bench_rebuild(
+    n: Annotated[int, typer.Option(help="N: stars of the demo sky (rebuilds at N and 4N).")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Each stage's start-up and work in a fresh rebuild at N and 4N stars, Dask clusters
+    started, a warm-cache first UMAP fit, the no-op rebuild and CLI times against the goals."""
+    from bench.rebuild import rebuild_benchmark, rebuild_tables
+
+    result = rebuild_benchmark(n)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(*rebuild_tables(result))
 
 
 def _print_measures(result: dict, as_json: bool) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 
 from desa.surveys.kepler import read_quarter
-from desa.surveys.lamost import read_spectrum
 from desa.surveys.lamost_client import LamostClient
 from desa.surveys.selection import Mode, select_kics, select_spectra
 from storage import layout
@@ -46,6 +45,8 @@ FILES_PER_STAR = 15
 
 
 def verify_spectrum(path: Path) -> None:
+    from desa.surveys.lamost import read_spectrum  # astropy: `desa status` imports this module
+
     read_spectrum(path)
 
 

@@ -17,10 +17,9 @@ import zlib
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from astropy.io import fits
 
 from desa.surveys import open_fits
 from desa.surveys.lean_fits import (
@@ -34,6 +33,9 @@ from desa.surveys.lean_fits import (
     unreadable,
 )
 from storage.errors import BadInputError
+
+if TYPE_CHECKING:  # astropy is imported where a file needs it: `desa status` imports this
+    from astropy.io import fits
 
 # TIMEDEL card of every real DR25 long-cadence file (data_sources.md §2.4): 29.4244 min.
 LONG_CADENCE_DAYS = 0.02043359821692
@@ -214,6 +216,8 @@ def _lean_columns(raw: bytes) -> tuple[HeaderCards, dict[str, np.ndarray]] | Non
 def _astropy_columns(path: str, raw: bytes | None) -> tuple[HeaderCards, dict[str, np.ndarray]]:
     """Primary header and the LIGHTCURVE columns by astropy's fits.open (memmap=False: the
     columns stay valid once the file is closed)."""
+    from astropy.io import fits
+
     with open_fits(path, raw) as hdul:
         header = HeaderCards.of(hdul[0].header)
         _int_card(path, header, "KEPLERID")  # card errors come before HDU errors

@@ -16,11 +16,14 @@ import re
 import zlib
 from dataclasses import dataclass
 from os import PathLike
+from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.io import fits
 
 from storage.errors import BadInputError
+
+if TYPE_CHECKING:  # astropy is imported where a file needs it: `desa status` imports this
+    from astropy.io import fits
 
 BLOCK = 2880  # FITS block size in bytes (FITS Standard 4.0, §3.1)
 CARD = 80  # card length in bytes
@@ -109,6 +112,8 @@ class HeaderCards:
     def astropy(self) -> fits.Header:
         """The whole header as astropy parses it."""
         if self._header is None:
+            from astropy.io import fits
+
             self._header = fits.Header.fromstring(self._text)
         return self._header
 
@@ -382,6 +387,8 @@ def structure_problem(raw: bytes) -> str | None:
     the data the header announces (BITPIX, NAXISn, PCOUNT, GCOUNT: eq. 2) lie in the file, and
     nothing but another HDU follows them. Headers it cannot parse give None (astropy decides).
     """
+    from astropy.io import fits  # its VerifyError, from a header parsed by astropy
+
     if not raw:
         return "the file is empty (0 bytes)"
     if not raw.startswith(b"SIMPLE  ="):

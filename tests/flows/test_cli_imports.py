@@ -10,7 +10,8 @@ import pytest
 
 from tests.support.paths import REPO_ROOT
 
-HEAVY = ("torch", "lightning", "umap", "sklearn", "matplotlib", "prefect")
+# astropy and astroquery: about a second of `desa status` (issue 13 item 5)
+HEAVY = ("torch", "lightning", "umap", "sklearn", "matplotlib", "prefect", "astropy", "astroquery")
 
 PROBE = """
 import json, sys
@@ -40,8 +41,14 @@ def _heavy_imported(code: str) -> list[str]:
         "sys.argv = ['desa', '--help']\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    flows.entry.main()",
+        # no server configured (the tests' PREFECT_HOME has no profiles file): no Prefect
+        "import flows.entry, contextlib, io, os, tempfile\n"
+        "os.environ['DESA_DATA_ROOT'] = tempfile.mkdtemp()\n"
+        "sys.argv = ['desa', 'status']\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    flows.entry.main()",
     ],
-    ids=["import-cli", "import-stages", "desa-help"],
+    ids=["import-cli", "import-stages", "desa-help", "desa-status"],
 )
 def test_nothing_heavy_is_imported(code: str) -> None:
     assert _heavy_imported(code) == []
