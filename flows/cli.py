@@ -224,6 +224,51 @@ def status() -> None:
 
 
 @app.command()
+def verify(
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair", help="Remove what is damaged, so that `desa rebuild` redoes its stages."
+        ),
+    ] = False,
+) -> None:
+    """Check every published output against its state record: list what is missing, changed
+    or unreadable (exit 1 when anything is)."""
+    from desa.training.checkpoints import read_checkpoint
+    from flows.clients import load_settings
+    from flows.stages import stages_for
+    from flows.turn import pipeline_turn
+    from storage import verify as checks
+    from storage.layout import DataRoot
+
+    settings = load_settings()
+    root = DataRoot(settings.data_root)
+    names = [stage.name for stage in stages_for(settings.profile)]
+    # Under the pipeline's turn: a stage publishing meanwhile would look changed.
+    with _refused_when_busy(), pipeline_turn(root, "verify", log=console.print):
+        found = checks.verify_root(root, names, readers={".ckpt": read_checkpoint})
+        removed = checks.repair(root, found.findings) if repair else []
+    for finding in found.findings:
+        where = f"{finding.stage}: {finding.output} ({finding.path})"
+        console.print(f"[red]{finding.problem}[/] {escape(where)}: {escape(finding.detail)}")
+    if found.not_recorded:
+        unchecked = ", ".join(f"{stage}:{output}" for stage, output in found.not_recorded)
+        console.print(f"not recorded (exist and open; no checksum to compare): {unchecked}")
+    console.print(
+        f"verify: {found.checked} output(s) match their checksums, {len(found.findings)} "
+        f"problem(s) in {len(found.damaged_stages)} stage(s) of data root {escape(root.url)}"
+    )
+    if found.ok:
+        return
+    for path in removed:
+        console.print(f"removed {escape(path)}")
+    if repair:
+        stages = ", ".join(found.damaged_stages)
+        console.print(f"repair: {stages} now out of date; `desa rebuild` redoes them")
+    raise typer.Exit(1)
+
+
+@app.command()
 def neighbors(
     kic: Annotated[int, typer.Argument(help="Kepler Input Catalog id of a star with a pair.")],
     k: Annotated[int, typer.Option("-k", help="How many neighbours.")] = 10,

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.settings import Settings
+from storage.checksum import output_checksums
 from storage.errors import DiskFull, is_disk_full
 from storage.fingerprint import fingerprint_json
 from storage.layout import DataRoot, Product
@@ -49,6 +50,9 @@ class StageDef:
     description: str = ""
     dask: bool = False  # run its Prefect tasks on the Dask cluster
     gpu: bool = False  # a GPU job: runs on the training work pool when one is configured
+    # Its record keeps byte checksums of its outputs for `desa verify`; False for outputs
+    # that change outside the pipeline (the demo mirror takes `desa demo-sky --release`).
+    checksummed: bool = True
 
     @property
     def upstream(self) -> tuple[str, ...]:
@@ -174,6 +178,7 @@ def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = pri
             if not is_disk_full(err) or isinstance(err, DiskFull):
                 raise
             raise DiskFull(err.filename or root.url, f"{stage.name} writing") from err
+        paths = {name: root.relative(path) for name, path in result.paths.items()}
         state = StageState(
             stage=stage.name,
             key=now.key,
@@ -181,11 +186,12 @@ def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = pri
             config=now.config,
             inputs=now.inputs,
             outputs=result.outputs,
-            paths={name: root.relative(path) for name, path in result.paths.items()},
+            paths=paths,
             started_at=started,
             finished_at=_now(),
             duration_s=round(time.perf_counter() - t0, 3),
             summary=root.portable(result.summary),
+            checksums=output_checksums(root, paths) if stage.checksummed else {},
         )
         write_state(root.fs, root.state_path(stage.name), state)
     log(f"{stage.name}: done in {state.duration_s:.1f} s {result.summary}")

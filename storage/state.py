@@ -26,6 +26,9 @@ class StageState:
     finished_at: str
     duration_s: float
     summary: dict[str, Any] = field(default_factory=dict)
+    # output name -> byte checksum of its path when published (storage.verify); empty in
+    # records written before checksums were kept, and for outputs changed outside the pipeline
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

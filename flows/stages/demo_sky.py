@@ -49,5 +49,6 @@ STAGE = StageDef(
     },
     body=lambda ctx: _build(ctx.settings),
     profiles=("demo",),
+    checksummed=False,  # releases are published into the mirror outside the stage
     description="Write the deterministic synthetic sky as an archive mirror (demo profile).",
 )
