@@ -21,12 +21,12 @@ projection head per modality (``ProjectionHead``); the losses are the reference'
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from desa.losses import info_nce, simsiam_loss, vicreg_loss
+from desa.models.configs import BASELINES, BaselineConfig
 from desa.models.dualformer import encode_priors
 
 __all__ = [
@@ -37,66 +37,6 @@ __all__ = [
     "SimSiamAligner",
     "VICRegAligner",
 ]
-
-
-BASELINES = ("moco", "moco_clean", "simsiam", "vicreg")  # MoCo-clean: MoCo on unique stars
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    """Baseline hyper-parameters (sec. 6)."""
-
-    spec_dim: int = 2048  # spectra-encoder feature
-    lc_dim: int = 256  # light-curve-encoder feature
-    embed_dim: int = 512  # shared space (MoCo dim 512)
-    hidden: int = 2048  # MLP hidden width (reference head 512 -> 2048 -> 512)
-    momentum: float = 0.999  # key EMA (the reference's m = 0.9 is never used)
-    queue_size: int = 4096  # K
-    temperature: float = 0.05  # T
-    n_priors: int = 6  # priors appended (encoded: 2 * n_priors values) to both features
-
-    def __post_init__(self) -> None:
-        for name in ("spec_dim", "lc_dim", "embed_dim", "hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if not 0.0 <= self.momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1]; got {self.momentum}")
-        if self.queue_size < 0:
-            raise ValueError(f"queue_size must be >= 0; got {self.queue_size}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0; got {self.temperature}")
-        if self.n_priors < 0:
-            raise ValueError(f"n_priors must be >= 0; got {self.n_priors}")
-
-    @property
-    def spec_in(self) -> int:
-        """Width of a spectra head's input: the feature and the encoded priors."""
-        return self.spec_dim + 2 * self.n_priors
-
-    @property
-    def lc_in(self) -> int:
-        return self.lc_dim + 2 * self.n_priors
-
-    @classmethod
-    def paper(cls, **overrides: object) -> BaselineConfig:
-        """Reference dimensions (sec. 6): features 2048 / 256, dim 512, K 4096, T 0.05."""
-        return replace(cls(), **overrides)  # type: ignore[arg-type]
-
-    @classmethod
-    def demo(cls, **overrides: object) -> BaselineConfig:
-        """Tiny dimensions for the demo sky and the tests."""
-        # momentum 0.99: the demo trains a few hundred steps, too few for 0.999 keys to move
-        base: dict[str, object] = dict(
-            spec_dim=16,
-            lc_dim=8,
-            embed_dim=8,
-            hidden=16,
-            momentum=0.99,
-            queue_size=32,
-            temperature=0.1,
-        )
-        base.update(overrides)
-        return cls(**base)  # type: ignore[arg-type]
 
 
 class ProjectionHead(nn.Module):

@@ -19,13 +19,13 @@ Ablation settings (paper §3.2 / Fig. 2): ``attention`` "both" (the reference's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from desa.losses import covariance_loss, dual_projection_loss
+from desa.models.configs import DualFormerConfig
 from desa.models.eigenspace import eigenspace, project
 
 __all__ = [
@@ -37,76 +37,6 @@ __all__ = [
     "freeze",
     "w_diagnostics",
 ]
-
-
-@dataclass(frozen=True)
-class DualFormerConfig:
-    """DualFormer hyper-parameters (§4 config ``dual_former``)."""
-
-    spec_tokens: int = 2048  # spectra feature (B, 2048) -> 2048 scalar tokens (§4)
-    lc_tokens: int = 256  # light-curve feature (B, 256) -> 256 scalar tokens
-    spec_token_dim: int = 1  # `input_dim: 1`: each scalar feature is one token
-    lc_token_dim: int = 1
-    shared_input_projection: bool = True  # one shared Linear(1, 256) embeds both (§4)
-    width: int = 256
-    depth: int = 4
-    heads: int = 8
-    ffn_dim: int = 2048
-    dropout: float = 0.1
-    attention_dropout: float = 0.1
-    rotary_fraction: float = 0.5  # rotary dim = 0.5 * head dim (§4 DualRotaryEmbedding)
-    rotary_base: float = 1e4
-    n_priors: int = 6  # Teff/5778, logg, Prot/70, [Fe/H], Rstar, RUWE (§4 latent); 0 = none
-    attention: Literal["both", "self", "cross"] = "both"  # `cross_self` = both summed (§4)
-    projection: Literal["transpose", "shared"] = "transpose"  # W / Wᵀ, or W for both (§4)
-    reference_cross_bug: bool = False  # True: drop the between-branch covariance term (§4)
-    dual_weight: float = 0.5  # L = 0.5 L_dual + 0.5 L_cov (alpha forced to 0, §4)
-    cov_weight: float = 0.5
-    # Ablations (paper sec. 6): each branch attends to itself, to the other, or both summed;
-    # the light-curve branch is projected by Wᵀ ("transpose") or by W itself ("shared").
-    attention: Literal["both", "self", "cross"] = "both"
-    projection: Literal["transpose", "shared"] = "transpose"
-
-    def __post_init__(self) -> None:
-        if self.n_priors < 0:
-            raise ValueError(f"n_priors must be >= 0; got {self.n_priors}")
-        if self.attention not in ("both", "self", "cross"):
-            raise ValueError(f"attention must be both, self or cross; got {self.attention!r}")
-        if self.projection not in ("transpose", "shared"):
-            raise ValueError(f"projection must be transpose or shared; got {self.projection!r}")
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
-        if self.shared_input_projection and self.spec_token_dim != self.lc_token_dim:
-            raise ValueError("a shared input projection needs equal token dims")
-        if self.rotary_dim % 2:
-            raise ValueError(f"rotary dim {self.rotary_dim} must be even")
-
-    @property
-    def head_dim(self) -> int:
-        return self.width // self.heads
-
-    @property
-    def rotary_dim(self) -> int:
-        return int(self.rotary_fraction * self.head_dim)
-
-    @property
-    def embed_dim(self) -> int:
-        """Width of the pooled vector with the priors (values + missing indicators) appended."""
-        return self.width + 2 * self.n_priors
-
-    @classmethod
-    def paper(cls, **overrides: object) -> DualFormerConfig:
-        """Reference dimensions exactly (§4)."""
-        return cls(**overrides)  # type: ignore[arg-type]
-
-    @classmethod
-    def demo(cls, **overrides: object) -> DualFormerConfig:
-        """Tiny dimensions for the demo sky and the tests."""
-        base: dict[str, object] = dict(
-            spec_tokens=16, lc_tokens=8, width=16, depth=2, heads=2, ffn_dim=32, n_priors=6
-        )
-        base.update(overrides)
-        return cls(**base)  # type: ignore[arg-type]
 
 
 def freeze(module: nn.Module) -> nn.Module:

@@ -17,10 +17,7 @@ Deliberate departures from the reference defects (§7):
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -28,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from desa.losses import ConformalCorrections, apply_calibration, conformal_calibrate, cqr_loss
+from desa.models.configs import HeadConfig
 from desa.models.layers import TargetScaling
 
 __all__ = [
@@ -39,44 +37,6 @@ __all__ = [
     "binary_loss",
     "interval_coverage",
 ]
-
-
-@dataclass(frozen=True)
-class HeadConfig:
-    """Head dimensions. quantiles: sorted, odd count, symmetric about the middle 0.5."""
-
-    in_dim: int = 524  # DESA final embedding: cat(proj1, proj2) (§7)
-    hidden: int = 64  # reference Transformer encoder_dim 64
-    dropout: float = 0.1  # reference dropout 0.1
-    quantiles: tuple[float, ...] = field(default=(0.14, 0.5, 0.86))  # age CQR, alpha = 0.72
-
-    def __post_init__(self) -> None:
-        if self.in_dim < 1 or self.hidden < 1:
-            raise ValueError(f"in_dim and hidden must be >= 1; got {self.in_dim}, {self.hidden}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout}")
-        q = self.quantiles
-        nq = len(q)
-        if nq % 2 == 0 or not math.isclose(q[nq // 2], 0.5):
-            raise ValueError(f"quantiles need an odd count with 0.5 in the middle; got {q}")
-        if any(not 0.0 < v < 1.0 for v in q) or any(a >= b for a, b in itertools.pairwise(q)):
-            raise ValueError(f"quantiles must be strictly increasing in (0, 1); got {q}")
-        if any(not math.isclose(q[i] + q[nq - 1 - i], 1.0) for i in range(nq // 2)):
-            raise ValueError(f"quantiles must be symmetric pairs (q, 1 - q); got {q}")
-
-    @property
-    def median_index(self) -> int:
-        return len(self.quantiles) // 2
-
-    @classmethod
-    def paper(cls) -> HeadConfig:
-        """Reference values (§7): 524-d DESA input, width 64, dropout 0.1, [0.14, 0.5, 0.86]."""
-        return cls()
-
-    @classmethod
-    def demo(cls) -> HeadConfig:
-        """Tiny, for the demo sky and tests."""
-        return cls(in_dim=16, hidden=16, dropout=0.0)
 
 
 def _mlp(cfg: HeadConfig, out_dim: int) -> nn.Sequential:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from desa.losses import cqr_loss, simsiam_loss
+from desa.models.configs import LightCurveEncoderConfig
 from desa.models.layers import (
     ConvModule,
     RoPEMultiheadAttention,
@@ -43,61 +43,6 @@ __all__ = [
 
 PERIOD_SCALE_DAYS = 70.0  # target = Prot / 70 d (P_MAX, §3)
 N_INPUT_CHANNELS = 4  # [flux, standardised flux, ACF, FFT] (§3, §8.2)
-
-
-@dataclass(frozen=True)
-class LightCurveEncoderConfig:
-    crop_length: int = 34560  # 720 d x 48 cadences/d (§8.2)
-    cnn_stem: int = 32  # Conv1d(2->32, k3) + BN + Sine (§3)
-    cnn_channels: tuple[int, ...] = (64, 128, 256, 512, 512, 512)  # 6 ConvBlocks + MaxPool(2)
-    cnn_kernel: int = 3
-    d_model: int = 512  # Astroconformer width (§3)
-    n_heads: int = 8  # head 64
-    n_blocks: int = 5  # ["mhsa_pro", "conv"] with PostNorm
-    patch: int = 20  # Conv1d(2->512, kernel=stride=20): 34560 -> 1728 tokens
-    conv_kernel: int = 3
-    rope_fraction: float = 0.5  # RoPE on the first half of each head (dim 32 of 64)
-    rope_base: float = 10000.0
-    feature_dim: int = 256  # projector output = the light-curve feature (§3)
-    projector_hidden: int = 256  # projection_MLP(1024, 256, 256)
-    predictor_hidden: int = 256  # prediction_MLP(256, 256, 256)
-    period_hidden: int = 256  # Linear(512, 256)-BN-GELU-Dropout(0.3)-Linear(256, 5)
-    period_dropout: float = 0.3
-    quantiles: tuple[float, ...] = field(default=(0.1, 0.25, 0.5, 0.75, 0.9))
-
-    def __post_init__(self) -> None:
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} not divisible by n_heads {self.n_heads}")
-        if self.crop_length < self.patch:
-            raise ValueError(f"crop_length {self.crop_length} shorter than patch {self.patch}")
-
-    @property
-    def backbone_dim(self) -> int:
-        """Width of cat(CNN, Conformer) before the projector (1024 for the paper)."""
-        return self.cnn_channels[-1] + self.d_model
-
-    @classmethod
-    def paper(cls) -> LightCurveEncoderConfig:
-        """Reference dimensions exactly (desa_reference.md §3)."""
-        return cls()
-
-    @classmethod
-    def demo(cls) -> LightCurveEncoderConfig:
-        """Tiny: forward + backward on a batch of 8 in well under a second on CPU. The crop is
-        90 days (4320 cadences), long enough to hold a few rotations of most demo stars."""
-        return cls(
-            crop_length=4320,
-            cnn_stem=8,
-            cnn_channels=(8, 16, 16),
-            d_model=16,
-            n_heads=2,
-            n_blocks=2,
-            patch=32,
-            feature_dim=16,
-            projector_hidden=16,
-            predictor_hidden=16,
-            period_hidden=16,
-        )
 
 
 # ----------------------------------------------------------------------------- inputs

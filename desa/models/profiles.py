@@ -2,17 +2,21 @@
 
 The DualFormer reads the encoders' features as scalar tokens and the baselines read the same
 features, so their input widths are taken from the encoder configs rather than set twice.
+Torch-free (the configs are `desa.models.configs`): the stages' cache keys are computed from
+here by `desa status` and a no-op `desa rebuild`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from desa.models.baselines import BaselineConfig
-from desa.models.dualformer import DualFormerConfig
-from desa.models.heads import HeadConfig
-from desa.models.lightcurves import LightCurveEncoderConfig
-from desa.models.spectra import SpectraEncoderConfig
+from desa.models.configs import (
+    BaselineConfig,
+    DualFormerConfig,
+    HeadConfig,
+    LightCurveEncoderConfig,
+    SpectraEncoderConfig,
+)
 
 
 @dataclass(frozen=True)

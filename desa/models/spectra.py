@@ -8,7 +8,6 @@ in `SpectraEncoderConfig.paper()`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
@@ -16,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from desa.losses import cqr_loss
+from desa.models.configs import SpectraEncoderConfig
 from desa.models.layers import ConformerBlock, RotaryEmbedding, TargetScaling
 
 __all__ = [
@@ -30,77 +30,6 @@ __all__ = [
     "hybrid_loss",
     "mask_pixels",
 ]
-
-
-@dataclass(frozen=True)
-class SpectraEncoderConfig:
-    """Every dimension of the spectra model (sec. 2)."""
-
-    n_pixels: int = 3600  # preprocessed LAMOST pixels (sec. 8.1)
-    input_length: int = 4096  # zero-padded length fed to the CNN
-    stem_channels: int = 64  # Conv1d(1 -> 64, k=3) + BN + SiLU, no pooling
-    block_channels: tuple[int, ...] = (128, 256, 1024, 2048, 2048)  # each + MaxPool1d(2)
-    kernel_size: int = 3  # CNN kernel
-    n_layers: int = 8  # Conformer blocks; width = block_channels[-1]
-    n_heads: int = 8  # head dim 256
-    ff_mult: int = 4  # FFN D -> 4D -> D
-    conv_kernel: int = 3  # Conformer conv module kernel
-    dropout: float = 0.2
-    rotary_fraction: float = 0.5  # RoPE on the first half of each head (128 of 256)
-    rope_base: float = 10000.0
-    block_style: Literal["reference", "macaron"] = "reference"
-    conv_kind: Literal["dense", "depthwise"] = "dense"
-    pooling: Literal["sum", "mean"] = "sum"  # reference sums the 128 tokens
-    decoder_channels: tuple[int, ...] = (1024, 256, 128, 64, 64)  # ConvTranspose1d k4 s2 p1
-    decoder_input: Literal["backbone", "conformer"] = "backbone"  # reference: CNN output
-    decoder_unused_expand: bool = True  # reference builds Linear(D, 2*input_length), never used
-    head_hidden: int = 1024
-    n_labels: int = 3  # Teff/5778, logg, [Fe/H]
-    quantiles: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
-
-    def __post_init__(self) -> None:
-        if len(self.decoder_channels) != len(self.block_channels):
-            raise ValueError("decoder needs one upsampling per CNN pooling stage")
-        if self.input_length % (2 ** len(self.block_channels)):
-            raise ValueError("input_length must be divisible by 2**len(block_channels)")
-        if self.n_pixels > self.input_length:
-            raise ValueError("n_pixels exceeds input_length")
-        if self.d_model % self.n_heads:
-            raise ValueError("d_model must be divisible by n_heads")
-
-    @property
-    def d_model(self) -> int:
-        """Conformer width = spectra feature dimension (2048 in the paper)."""
-        return self.block_channels[-1]
-
-    @property
-    def n_tokens(self) -> int:
-        return self.input_length // 2 ** len(self.block_channels)
-
-    @property
-    def rotary_dim(self) -> int:
-        hd = self.d_model // self.n_heads
-        return max(2, int(hd * self.rotary_fraction) // 2 * 2)
-
-    @classmethod
-    def paper(cls) -> SpectraEncoderConfig:
-        """The reference dimensions exactly (sec. 2; spectra feature 2048)."""
-        return cls()
-
-    @classmethod
-    def demo(cls) -> SpectraEncoderConfig:
-        """Tiny profile for CPU tests and the demo sky (~20 k parameters)."""
-        return cls(
-            stem_channels=4,
-            block_channels=(8, 8, 16, 16, 16),
-            n_layers=1,
-            n_heads=2,
-            ff_mult=2,
-            dropout=0.0,
-            decoder_channels=(16, 8, 8, 4, 4),
-            decoder_unused_expand=False,
-            head_hidden=16,
-        )
 
 
 class SpectraEncoderOutput(NamedTuple):

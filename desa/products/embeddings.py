@@ -22,7 +22,6 @@ list from the store it works on. `write_embedding_store` is the embed stage's bo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -40,6 +39,7 @@ from desa.training.comparison import (
     baseline_config,
     comparison_models,
     dualformer_config,
+    embed_config,
 )
 from desa.training.config import ComparisonConfig, TrainingConfig
 from desa.training.data import StoreBatches
@@ -196,19 +196,6 @@ def read_embeddings(url: str, level: str) -> tuple[pd.DataFrame, dict[str, np.nd
         }
     )
     return index, {name: ds[name].values for name in ds.data_vars}, dict(ds.attrs)
-
-
-def embed_config(comparison: ComparisonConfig, reference_moco: bool) -> dict:
-    """What the embeddings are made with besides the inputs: the models and how each is
-    built (the embed stage's key)."""
-    models = comparison_models(comparison)
-    return {
-        "models": [asdict(m) for m in models],
-        "dualformer": {
-            m.name: asdict(dualformer_config(comparison, m)) for m in models if m.kind == DUALFORMER
-        },
-        "reference_moco": reference_moco,
-    }
 
 
 def _trained_product(spec: ModelSpec) -> Product:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from desa.products.embeddings import read_embeddings
 from desa.products.umap_import import import_umap
+from desa.products.umap_settings import UmapSettings
 from storage import layout
 from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.layout import DataRoot
@@ -29,14 +30,6 @@ if TYPE_CHECKING:
     import umap
 
 ROW_KEYS = ("level", "kic", "obsid")  # obsid is -1 on star rows
-
-
-@dataclass(frozen=True)
-class UmapSettings:
-    n_neighbors: int = 15
-    min_dist: float = 0.1
-    fit_max: int = 50_000  # training stars the reducer is fitted on, at most
-    seed: int = 0
 
 
 @dataclass

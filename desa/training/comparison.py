@@ -14,14 +14,15 @@ With `ComparisonConfig.binary_without_ruwe` (and RUWE among the priors) every mo
 priors is repeated as ``<model>_no_ruwe`` with RUWE left out, scored on the binary task only:
 the binary labels are partly defined by RUWE (catalogs/labels/config.py `ruwe_binary_min`).
 ``desa_no_priors`` has no ``_no_ruwe`` twin: it sees no RUWE already.
+
+Torch-free: the training and embed stages' cache keys are computed from here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
-from desa.models.baselines import BASELINES, BaselineConfig
-from desa.models.dualformer import DualFormerConfig
+from desa.models.configs import BASELINES, BaselineConfig, DualFormerConfig
 from desa.models.profiles import model_configs
 from desa.training.config import ComparisonConfig
 
@@ -120,3 +121,16 @@ def dualformer_config(config: ComparisonConfig, spec: ModelSpec) -> DualFormerCo
 def baseline_config(config: ComparisonConfig, spec: ModelSpec) -> BaselineConfig:
     """The profile's aligner dimensions with the model's prior count."""
     return replace(model_configs(config.profile).baselines, n_priors=len(spec.priors))
+
+
+def embed_config(comparison: ComparisonConfig, reference_moco: bool) -> dict:
+    """What the embeddings are made with besides the inputs: the models and how each is
+    built (the embed stage's key)."""
+    models = comparison_models(comparison)
+    return {
+        "models": [asdict(m) for m in models],
+        "dualformer": {
+            m.name: asdict(dualformer_config(comparison, m)) for m in models if m.kind == DUALFORMER
+        },
+        "reference_moco": reference_moco,
+    }

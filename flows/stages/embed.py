@@ -7,11 +7,10 @@ body is `desa.products.embeddings.write_embedding_store`.
 
 from __future__ import annotations
 
+from desa.training.comparison import embed_config  # torch-free: the key
 from flows.stage import StageDef
-from flows.stages.lazy_task import LazyTask, lazy_module
+from flows.stages.lazy_task import LazyTask
 from storage import layout
-
-embeddings = lazy_module("desa.products.embeddings")  # torch: imported by the key's first use
 
 embed_task = LazyTask("desa.products.embeddings:write_embedding_store", name="embed")
 
@@ -24,7 +23,7 @@ EMBED = StageDef(
         layout.DUALFORMERS,
         layout.BASELINES,
     ),
-    config=lambda s: embeddings.embed_config(s.comparison(), s.training.reference_moco),
+    config=lambda s: embed_config(s.comparison(), s.training.reference_moco),
     body=lambda ctx: embed_task(
         ctx.root, ctx.settings.comparison(), ctx.settings.training, ctx.inputs
     ),

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from desa.models import profiles  # torch-free: the key's configs
 from flows.progress import StageProgress, detail_log
 from flows.stage import StageDef
-from flows.stages.lazy_task import LazyTask, lazy_module
+from flows.stages.lazy_task import LazyTask
 from storage import layout
-
-profiles = lazy_module("desa.models.profiles")  # torch: imported by the key's first use
 
 finetune_task = LazyTask("desa.training.stages:train_heads", name="finetune")
 

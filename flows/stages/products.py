@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+from desa.products.umap_settings import UmapSettings
 from desa.report.html import png_data_uri
 from flows.settings import Settings
 from flows.stage import StageContext, StageDef
-from flows.stages.lazy_task import LazyTask, lazy_module
+from flows.stages.lazy_task import LazyTask
 from storage import layout
 from storage.layout import DataRoot
 from storage.state import StageResult, read_state
 
-# Imported when first used: UMAP brings torch and numba.
-umap_maps = lazy_module("desa.products.umap_maps")
 
-
-def _umap_settings(settings: Settings) -> umap_maps.UmapSettings:
+def _umap_settings(settings: Settings) -> UmapSettings:
     p = settings.products
-    return umap_maps.UmapSettings(p.umap_neighbors, p.umap_min_dist, p.umap_fit_max, p.seed)
+    return UmapSettings(p.umap_neighbors, p.umap_min_dist, p.umap_fit_max, p.seed)
 
 
 umap_task = LazyTask("desa.products.umap_maps:write_maps", name="umap")

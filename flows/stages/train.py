@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from desa.models import profiles
+from desa.training import comparison
 from flows.progress import StageProgress, detail_log
 from flows.settings import Settings
 from flows.stage import StageDef
-from flows.stages.lazy_task import LazyTask, lazy_module
+from flows.stages.lazy_task import LazyTask
 from storage import layout
 
-# Needed by the keys only; torch is imported when a key is first computed.
-profiles = lazy_module("desa.models.profiles")
-comparison = lazy_module("desa.training.comparison")
+# The keys need only the torch-free configs; the bodies import torch when they run.
 BODIES = "desa.training.stages"
 
 

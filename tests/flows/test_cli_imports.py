@@ -1,5 +1,6 @@
 """The CLI answers at once: importing it, listing the stages and `desa --help` import none of
-the heavy libraries (issue 13: torch alone costs seconds)."""
+the heavy libraries, nor does computing every stage's cache-key config (issue 13: torch alone
+costs seconds)."""
 
 import json
 import os
@@ -47,8 +48,15 @@ def _heavy_imported(code: str) -> list[str]:
         "sys.argv = ['desa', 'status']\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    flows.entry.main()",
+        # every stage's cache key config, as `desa status` and a no-op `desa rebuild` compute
+        # it on a built data root: the model configs are torch-free (desa.models.configs)
+        "from flows.settings import Settings\n"
+        "from flows.stages import STAGES\n"
+        "for profile in ('demo', 'paper'):\n"
+        "    for stage in STAGES:\n"
+        "        stage.config(Settings(profile=profile))",
     ],
-    ids=["import-cli", "import-stages", "desa-help", "desa-status"],
+    ids=["import-cli", "import-stages", "desa-help", "desa-status", "stage-configs"],
 )
 def test_nothing_heavy_is_imported(code: str) -> None:
     assert _heavy_imported(code) == []
