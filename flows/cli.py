@@ -546,7 +546,7 @@ def bench_rebuild(
 ) -> None:
     """Each stage's start-up and work in a fresh rebuild at N and 4N stars, Dask clusters
     started, a warm-cache first UMAP fit, the no-op rebuild and CLI times against the goals."""
-    from bench.rebuild import rebuild_benchmark, rebuild_tables
+    from flows.rebuild_bench import rebuild_benchmark, rebuild_tables
 
     result = rebuild_benchmark(n)
     if as_json:

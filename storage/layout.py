@@ -49,6 +49,7 @@ LAMOST_CATALOG = catalog("lamost_lrs_stellar")
 KEPLER_GAIA = catalog("kepler_gaia")
 BERGER = catalog("berger2020")
 APOGEE = catalog("apogee_dr17")
+APOGEE_INPUTS = (APOGEE, LAMOST_CATALOG)  # the APOGEE comparison's; not every root has APOGEE
 KEPLER_TREE = Product("catalogs", "kepler_tree", "")  # a stamp of the archive, no file
 CATALOG_MANIFEST = manifest("catalogs")
 SOURCES_LOCK = "sources.lock.json"

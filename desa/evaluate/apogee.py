@@ -28,7 +28,6 @@ LABELS = ("teff", "logg", "feh")
 SOURCES = ("encoder", "lamost")  # the spectra encoder, the LAMOST pipeline (LASP)
 TEFF_MAX_K = 7500.0
 SNR_EDGES = (0.0, 20.0, 50.0, 100.0, math.inf)  # LAMOST snrg bins
-CATALOGS = (layout.APOGEE, layout.LAMOST_CATALOG)  # optional: not every data root has APOGEE
 
 
 def apogee_comparison_rows(
@@ -110,7 +109,7 @@ def apogee_metrics(
     from desa.training.runs import load_trained, training_device
     from desa.training.spectra_predictions import predict_spectra_labels
 
-    if not all(root.fs.exists(root.of(catalog)) for catalog in CATALOGS):
+    if not all(root.fs.exists(root.of(catalog)) for catalog in layout.APOGEE_INPUTS):
         return {"note": "no APOGEE DR17 catalog in this data root"}
     apogee = usable_apogee(read_parquet(root.fs, root.of(layout.APOGEE)))
     lamost = read_parquet(root.fs, root.of(layout.LAMOST_CATALOG))

@@ -32,11 +32,9 @@ UMAP = StageDef(
 
 def _apogee_catalog_inputs(ctx: StageContext) -> dict[str, str]:
     """The APOGEE comparison's catalogs, when this data root has them (optional inputs)."""
-    from desa.evaluate import apogee  # scikit-learn: only when the key is computed
-
     record = read_state(ctx.root.fs, ctx.root.state_path(layout.APOGEE.stage))
     outputs = record.outputs if record else {}
-    return {c.key: outputs[c.output] for c in apogee.CATALOGS if c.output in outputs}
+    return {c.key: outputs[c.output] for c in layout.APOGEE_INPUTS if c.output in outputs}
 
 
 evaluate_task = LazyTask("desa.evaluate.run:write_evaluation", name="evaluate")

@@ -1,6 +1,6 @@
 """`desa bench rebuild`: a demo rebuild's fixed costs against its work, at N and 4N stars.
 
-For each size a full `desa rebuild` runs in a fresh process (`python -m bench.rebuild
+For each size a full `desa rebuild` runs in a fresh process (`python -m flows.rebuild_bench
 rebuild`, which runs the CLI command in that process with each stage's flow call timed) on a
 fresh data root, with a fresh Prefect home and the demo profile's training loops cut to one
 epoch. Per stage:
@@ -94,7 +94,7 @@ def median_wall(
     return statistics.median(wall_time(command, env, cwd) for _ in range(repeats))
 
 
-# The two measurements that run inside a fresh process (`python -m bench.rebuild ...`).
+# The two measurements that run inside a fresh process (`python -m flows.rebuild_bench ...`).
 
 
 def timed_flows(flows: dict[str, Callable[..., Any]], walls: dict[str, float]) -> None:
@@ -195,7 +195,7 @@ def goal_checks(measures: Mapping[str, float]) -> list[dict[str, Any]]:
 
 
 def _python_module(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bench.rebuild", *args]
+    return [sys.executable, "-m", "flows.rebuild_bench", *args]
 
 
 def rebuild_at(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.rebuild import (
+from desa.training.config import LoopConfig
+from flows.rebuild_bench import (
     GOALS,
     bench_environment,
     goal_checks,
@@ -16,7 +17,6 @@ from bench.rebuild import (
     stage_split,
     timed_flows,
 )
-from desa.training.config import LoopConfig
 from flows.settings import Settings
 
 
