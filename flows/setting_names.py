@@ -25,6 +25,7 @@ ENV_DELIMITER = "__"  # Settings' env_nested_delimiter
 NOT_SETTINGS = frozenset(
     {
         "DESA_CONFIG",  # which desa.toml Settings reads (flows/settings.py)
+        "DESA_FAILPOINT",  # a stage run that kills itself, for the fault tests (flows/failpoint.py)
         "DESA_REAL_DATA",  # the real survey files of tests and benchmarks (bench/real_data.py)
         "DESA_TEST_OUTPUTS",  # where tests leave screenshots (tests/conftest.py)
         # docker compose's own, substituted into docker-compose.yml from .env (.env.example)

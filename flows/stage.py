@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from flows import failpoint
 from flows.settings import Settings
 from storage.checksum import output_checksums
 from storage.errors import DiskFull, is_disk_full
@@ -170,14 +171,17 @@ def execute(stage: StageDef, ctx: StageContext, log: Callable[[str], None] = pri
     log(f"{stage.name}: running ({'forced' if ctx.force else now.reason})")
     root = ctx.root
     with StageLock(root.fs, root.lock_path(stage.name), owner=stage.name):
+        failpoint.reach(stage.name, "early")  # DESA_FAILPOINT: tests/flows/test_faults.py
         started, t0 = _now(), time.perf_counter()
         run_ctx = StageContext(ctx.settings, root, ctx.force, now.state, now.inputs)
         try:
-            result = stage.body(run_ctx)
+            with failpoint.mid_way(stage.name):
+                result = stage.body(run_ctx)
         except OSError as err:
             if not is_disk_full(err) or isinstance(err, DiskFull):
                 raise
             raise DiskFull(err.filename or root.url, f"{stage.name} writing") from err
+        failpoint.reach(stage.name, "publish")
         paths = {name: root.relative(path) for name, path in result.paths.items()}
         state = StageState(
             stage=stage.name,

@@ -35,7 +35,7 @@ from fsspec.implementations.local import LocalFileSystem
 from storage.errors import DiskFull, is_disk_full
 from storage.fingerprint import sha256_file
 from storage.manifest import ManifestRecord
-from storage.publish import publish_file, temp_path_for
+from storage.publish import clear_stale_temps, publish_file, temp_path_for
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +273,7 @@ class Downloader:
         suffix = _suffix(dest)
         if self._local:
             Path(dest).parent.mkdir(parents=True, exist_ok=True)
+            clear_stale_temps(self.fs, dest)  # a killed run's partial download
             tmp = Path(temp_path_for(dest) + suffix)
             tmp.touch()
             return tmp

@@ -11,11 +11,22 @@ from pathlib import Path
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+# Called with the destination after each publish made by this process (flows/failpoint.py).
+after_publish: list[Callable[[str], None]] = []
+
 
 def temp_path_for(dest: str) -> str:
     """A hidden sibling of ``dest``; readers that list a folder skip dot-files."""
     head, _, name = dest.rpartition("/")
     return f"{head}/.{name}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+def clear_stale_temps(fs: fsspec.AbstractFileSystem, dest: str) -> None:
+    """Remove temporaries of ``dest`` that a killed writer left; its stage lock, held by the
+    caller, keeps any live writer of ``dest`` away."""
+    head, _, name = dest.rpartition("/")
+    for stale in fs.glob(f"{head}/.{name}.tmp-*"):
+        fs.rm(stale, recursive=True)
 
 
 def _rename(fs: fsspec.AbstractFileSystem, src: str, dest: str) -> None:
@@ -30,11 +41,12 @@ def publish_file(local_tmp: Path, fs: fsspec.AbstractFileSystem, dest: str) -> N
     fs.makedirs(dest.rpartition("/")[0], exist_ok=True)
     if isinstance(fs, LocalFileSystem):
         os.replace(local_tmp, dest)
-        return
-    tmp = temp_path_for(dest)
-    fs.put_file(str(local_tmp), tmp)
-    _rename(fs, tmp, dest)
-    local_tmp.unlink(missing_ok=True)
+    else:
+        tmp = temp_path_for(dest)
+        fs.put_file(str(local_tmp), tmp)
+        _rename(fs, tmp, dest)
+        local_tmp.unlink(missing_ok=True)
+    _published(dest)
 
 
 def atomic_write_bytes(fs: fsspec.AbstractFileSystem, dest: str, data: bytes) -> None:
@@ -52,6 +64,7 @@ def publishing(
     ``dest`` is left as it was.
     """
     fs.makedirs(dest.rpartition("/")[0], exist_ok=True)
+    clear_stale_temps(fs, dest)
     tmp = temp_path_for(dest)
     try:
         yield tmp
@@ -64,3 +77,9 @@ def publishing(
         if fs.exists(tmp):
             fs.rm(tmp, recursive=True)
         raise
+    _published(dest)
+
+
+def _published(dest: str) -> None:
+    for hook in after_publish:
+        hook(dest)
