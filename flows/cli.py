@@ -74,7 +74,7 @@ def run(
     from flows.stages import stage_named
 
     stage_named(stage)
-    with _refused_when_busy():
+    with _refused_when_busy(f"desa run {stage}"):
         _pipeline().STAGE_FLOWS[stage](force=force)
 
 
@@ -95,7 +95,7 @@ def rebuild(
         # Nothing to do: say so without starting a Prefect run (and its API server).
         console.print("rebuild: every stage is up to date; nothing to run (see `desa status`)")
     else:
-        with _refused_when_busy():
+        with _refused_when_busy("desa rebuild"):
             results = _pipeline().rebuild(force=force, until=until)
         ran = [r["stage"] for r in results if r["ran"]]
         console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
@@ -115,13 +115,21 @@ def _pipeline() -> ModuleType:
 
 
 @contextmanager
-def _refused_when_busy() -> Iterator[None]:
-    """Another run holding the pipeline, or a full disk, is one clear line, not a traceback."""
-    from flows.turn import PipelineBusy
+def _refused_when_busy(command: str) -> Iterator[None]:
+    """Another run holding the pipeline, or a full disk, is one clear line, not a traceback.
+
+    The pipeline is looked at before the flow starts: refused inside it, Prefect would log
+    the refusal with a traceback first (the flow takes the lock itself, for served runs).
+    """
+    from flows.clients import load_settings
+    from flows.turn import PipelineBusy, pipeline_turn
     from storage.errors import DiskFull
+    from storage.layout import DataRoot
     from storage.lock import LockHeld
 
     try:
+        with pipeline_turn(DataRoot(load_settings().data_root), command):
+            pass
         yield
     except (PipelineBusy, LockHeld, DiskFull) as busy:
         console.print(f"[red]{escape(str(busy))}[/]")
@@ -245,7 +253,7 @@ def verify(
     root = DataRoot(settings.data_root)
     names = [stage.name for stage in stages_for(settings.profile)]
     # Under the pipeline's turn: a stage publishing meanwhile would look changed.
-    with _refused_when_busy(), pipeline_turn(root, "verify", log=console.print):
+    with _refused_when_busy("desa verify"), pipeline_turn(root, "verify", log=console.print):
         found = checks.verify_root(root, names, readers={".ckpt": read_checkpoint})
         removed = checks.repair(root, found.findings) if repair else []
     for finding in found.findings:
