@@ -34,6 +34,7 @@ environment, and none is left after the module's fixture stopped them.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -55,6 +56,7 @@ import prefect
 import pytest
 
 from flows.stages import stage_named
+from storage import layout
 
 pytestmark = pytest.mark.slow(seconds=150)  # on the 2-core machine
 
@@ -354,8 +356,29 @@ def test_a_stage_killed_then_rerun_ends_as_if_never_killed(world: World, stage: 
     _assert_as_uninterrupted(world, stage)
 
 
+def _pipeline_held(world: World) -> bool:
+    """Whether a process holds the data root's pipeline lock (its kernel lock)."""
+    path = world.root / layout.PIPELINE_LOCK
+    if not path.exists():
+        return False
+    with open(path, "rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def _together(world: World, *argv: str) -> list[tuple[int, str]]:
-    started = [world.start(*argv), world.start(*argv)]
+    """Two runs of one command, the second started once the first holds the pipeline (so
+    they overlap however fast the machine starts processes)."""
+    first = world.start(*argv)
+    deadline = time.monotonic() + 120
+    while not _pipeline_held(world) and first[0].is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert first[0].is_alive(), "the first run ended before it was seen holding the pipeline"
+    started = [first, world.start(*argv)]
     for process, _ in started:
         process.join(300)
     return [(process.exitcode, log.read_text(errors="replace")) for process, log in started]
