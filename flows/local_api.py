@@ -29,11 +29,33 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def api_server_command(port: int) -> list[str]:
+    """The command Prefect runs its ephemeral API server with (uvicorn, its app factory)."""
+    import prefect
+
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(prefect.__module_path__.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
+
+
 def die_with_this_process() -> None:
     """Make the ephemeral API server Prefect may start in this process end with it."""
     if os.environ.get("PREFECT_API_URL") or not sys.platform.startswith("linux"):
         return
-    import prefect
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
 
@@ -52,23 +74,7 @@ def die_with_this_process() -> None:
             }
             parent = os.getpid()
             return subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--app-dir",
-                    str(prefect.__module_path__.parent),
-                    "--factory",
-                    "prefect.server.api.server:create_app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "error",
-                    "--lifespan",
-                    "on",
-                ],
+                api_server_command(self.port),
                 env=env,
                 preexec_fn=lambda: _die_with_parent(parent),
             )

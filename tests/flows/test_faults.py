@@ -52,9 +52,9 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-import prefect
 import pytest
 
+from flows.local_api import api_server_command
 from flows.stages import stage_named
 from storage import layout
 
@@ -166,21 +166,7 @@ def _start_api(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str
     port = _free_port()
     log = (folder / "prefect-api.log").open("ab")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(prefect.__module_path__.parent),
-            "--factory",
-            "prefect.server.api.server:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "error",
-        ],
+        api_server_command(port),
         env=env | {"PREFECT_UI_ENABLED": "0"},
         stdout=log,
         stderr=subprocess.STDOUT,
