@@ -55,7 +55,7 @@ import pandas as pd
 import pytest
 
 from flows.local_api import api_server_command
-from flows.stages import stage_named
+from flows.stages import stage_named, stages_for
 from storage import layout
 
 pytestmark = pytest.mark.slow(seconds=150)  # on the 2-core machine
@@ -99,22 +99,7 @@ PRELOAD = [
 # The reference build stops here: the products after it (finetune, umap, evaluate, report)
 # would double the module's time (evaluate alone takes 10 s a run).
 LAST = "embed"
-STAGES = [
-    "demo-sky",
-    "catalogs",
-    "crossmatch",
-    "fetch-spectra",
-    "fetch-lightcurves",
-    "spectra",
-    "lightcurves",
-    "labels",
-    "train-spectra",
-    "train-lightcurves",
-    "features",
-    "train-dualformer",
-    "train-baselines",
-    LAST,
-]
+STAGES = [stage.name for stage in stages_for("demo", until=LAST)]
 INCREMENTAL = ("catalogs", "fetch-spectra", "spectra", "lightcurves", "train-spectra")
 # Publishes before the Dask stages' first shard outcomes: an empty row manifest, allocations.
 MID_AFTER = {"spectra": 3, "lightcurves": 3}
