@@ -122,14 +122,13 @@ def _refused_when_busy(command: str) -> Iterator[None]:
     the refusal with a traceback first (the flow takes the lock itself, for served runs).
     """
     from flows.clients import load_settings
-    from flows.turn import PipelineBusy, pipeline_turn
+    from flows.turn import PipelineBusy, check_pipeline_free
     from storage.errors import DiskFull
     from storage.layout import DataRoot
     from storage.lock import LockHeld
 
     try:
-        with pipeline_turn(DataRoot(load_settings().data_root), command):
-            pass
+        check_pipeline_free(DataRoot(load_settings().data_root), command)
         yield
     except (PipelineBusy, LockHeld, DiskFull) as busy:
         console.print(f"[red]{escape(str(busy))}[/]")

@@ -55,7 +55,7 @@ def _turn(name: str) -> Iterator[None]:
     wait_s = settings.serve.pipeline_wait_s if run.deployment_id is not None else 0.0
     owner = f"{name} (flow run {run.name})"
     root = DataRoot(settings.data_root)
-    with pipeline_turn(root, owner, wait_s=wait_s, log=get_run_logger().info):
+    with pipeline_turn(root, owner, run_id=str(run.id), wait_s=wait_s, log=get_run_logger().info):
         yield
 
 

@@ -17,6 +17,8 @@ for a worker on the GPU host; `rebuild` runs them there and waits (flows/pipelin
 
 from __future__ import annotations
 
+import contextlib
+
 from prefect import Flow, serve
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -32,7 +34,9 @@ from flows.pipeline import DEPLOYMENT, STAGE_FLOWS, rebuild
 from flows.settings import Settings
 from flows.stage import StageDef
 from flows.stages import stages_for
+from flows.turn import PipelineBusy, pipeline_turn
 from flows.watch import CATALOG, RELEASE, watch_releases
+from storage.layout import DataRoot
 
 COLLISIONS = {
     "enqueue": ConcurrencyLimitStrategy.ENQUEUE,
@@ -137,6 +141,13 @@ def unregister_from_pools(deployments_: list[RunnerDeployment]) -> None:
                 client.delete_deployment(registered.id)
 
 
+def settle_killed_run(root: DataRoot) -> None:
+    """A run killed with the last `desa serve` (say, its container stopped hard) shows as
+    Crashed from now on, not only once the next run takes the pipeline (flows/turn.py)."""
+    with contextlib.suppress(PipelineBusy), pipeline_turn(root, "desa serve"):
+        pass
+
+
 def serve_pipeline(settings: Settings) -> None:
     """Register every deployment and serve them until SIGTERM or SIGINT."""
     if not PREFECT_API_URL.value():
@@ -144,6 +155,7 @@ def serve_pipeline(settings: Settings) -> None:
             "desa serve needs a Prefect server: set PREFECT_API_URL (and PREFECT_API_AUTH_STRING "
             "when the server asks for one); `docker compose up -d` starts one on :4200"
         )
+    settle_killed_run(DataRoot(settings.data_root))
     served, pooled = deployments(settings)
     unregister_from_pools(served)
     if pooled:

@@ -8,7 +8,9 @@ shard's outcomes were recorded) or ``publish`` (its body returned, its state rec
 written), on a data root where that stage never ran and every other stage is built. Then
 `desa run <stage>` again must leave the stage's state record (cache key, content fingerprints),
 every manifest's key/status/reason, the Zarr stores byte for byte and the set of files under the
-data root as the uninterrupted build left them: no temporary or half-written file remains.
+data root as the uninterrupted build left them: no temporary or half-written file remains; and
+each killed run shows in Prefect as Crashed (set by the run that found its lock), none as
+running.
 
 Cases: the 14 stages up to embed at ``publish``; the five with incremental work (catalogs,
 fetch-spectra, spectra, lightcurves, train-spectra) killed at ``early``, then ``mid``, then
@@ -96,11 +98,8 @@ PRELOAD = [
     "desa.report.build",
     __name__,
 ]
-# The reference build stops here: the products after it (finetune, umap, evaluate, report)
-# would double the module's time (evaluate alone takes 10 s a run).
-LAST = "embed"
-STAGES = [stage.name for stage in stages_for("demo", until=LAST)]
-INCREMENTAL = ("catalogs", "fetch-spectra", "spectra", "lightcurves", "train-spectra")
+STAGES = [stage.name for stage in stages_for("demo")]
+POINTS = ("early", "mid", "publish")
 # Publishes before the Dask stages' first shard outcomes: an empty row manifest, allocations.
 MID_AFTER = {"spectra": 3, "lightcurves": 3}
 KILLED = -signal.SIGKILL  # multiprocessing's exit code of a process ended by SIGKILL
@@ -125,6 +124,16 @@ class World:
     root: Path  # the data root every run uses
     reference: Path  # a copy of the root as the uninterrupted build left it
     env: dict[str, str]
+
+    def flow_runs(self, *states: str, flow: str | None = None) -> list[dict]:
+        """The module's Prefect flow runs (of the flow named ``flow``, in ``states``)."""
+        body: dict = {"flow_runs": {"state": {"type": {"any_": list(states)}}}} if states else {}
+        if flow:
+            body["flows"] = {"name": {"any_": [flow]}}
+        url = f"{self.env['PREFECT_API_URL']}/flow_runs/filter"
+        response = httpx.post(url, json=body | {"limit": 200}, timeout=30)
+        response.raise_for_status()
+        return response.json()
 
     def start(self, *argv: str, **extra: str) -> tuple[multiprocessing.Process, Path]:
         log = self.folder / "logs" / f"{uuid.uuid4().hex[:8]}-{'-'.join(argv)}.log"
@@ -235,7 +244,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "DESA_DASK_ADDRESS": cluster.scheduler_address,
         }
         world = World(folder, root, folder / "reference", env)
-        code, log = world.desa("rebuild", "--until", LAST)
+        code, log = world.desa("rebuild")
         assert code == 0, log[-3000:]
         shutil.copytree(root, world.reference, symlinks=True)
         yield world
@@ -314,7 +323,7 @@ def test_a_stage_killed_then_rerun_ends_as_if_never_killed(world: World, stage: 
     """Killed at publish; a stage with incremental work is killed at each point in turn, each
     run picking up what the killed one left, before the run that finishes."""
     _as_never_run(world, stage)
-    for point in ("early", "mid", "publish") if stage in INCREMENTAL else ("publish",):
+    for point in POINTS:
         failpoint = f"{stage}:{point}"
         if point == "mid" and stage in MID_AFTER:
             failpoint += f":{MID_AFTER[stage]}"
@@ -325,6 +334,11 @@ def test_a_stage_killed_then_rerun_ends_as_if_never_killed(world: World, stage: 
     code, log = world.desa("run", stage)
     assert code == 0, log[-3000:]
     _assert_as_uninterrupted(world, stage)
+    # Each killed run was found dead by the run after it and shows as Crashed, not running.
+    crashed = world.flow_runs("CRASHED", flow=stage)
+    assert len(crashed) == len(POINTS), [(r["name"], r["state_name"]) for r in crashed]
+    assert all("died while running" in r["state"]["message"] for r in crashed), crashed
+    assert world.flow_runs("RUNNING", "PENDING") == []
 
 
 def _pipeline_held(world: World) -> bool:

@@ -78,6 +78,7 @@ class Stack:
     postgres_port: str
     client_env: dict[str, str]
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     @property
     def ui_url(self) -> str:
@@ -90,7 +91,17 @@ class Stack:
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes[name] = process
+        self.commands[name] = (command, env)
         return process
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process and everything in its group (a container stopped hard)."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+
+    def restart(self, name: str) -> subprocess.Popen:
+        return self.start(name, *self.commands[name])
 
     def log(self, name: str) -> str:
         return (self.folder / f"{name}.log").read_text(errors="replace")
@@ -539,6 +550,55 @@ def test_status_shows_each_stage_last_flow_run(stack: Stack) -> None:
         assert _flow_names(stack)[run["flow_id"]] == stage.name
 
 
+def _health(stack: Stack) -> bool:
+    return httpx.get(f"{stack.api_url}/health", timeout=5).status_code == 200
+
+
+def test_a_rebuild_killed_with_the_server_and_serve_shows_crashed_and_the_next_finishes(
+    stack: Stack,
+) -> None:
+    """SIGKILL the Prefect server and `desa serve` (with the run it is executing) mid-rebuild;
+    restart both: the dead runs show as Crashed and the next rebuild finishes the work."""
+    killed = _run_deployment(stack, "rebuild/desa", {"force": True})
+
+    def training() -> dict | None:
+        names = _flow_names(stack)
+        children = _children(stack, killed)
+        return next(
+            (
+                c
+                for c in children
+                if names[c["flow_id"]] == "train-spectra" and c["state_type"] == "RUNNING"
+            ),
+            None,
+        )
+
+    inside = _wait_for(training, "the forced rebuild to reach train-spectra", 600, stack)
+    stack.kill("desa-serve")
+    stack.kill("prefect-server")
+    stack.restart("prefect-server")
+    _wait_for(lambda: _health(stack), "the Prefect server to restart", 180, stack)
+    stack.restart("desa-serve")
+
+    def crashed() -> list[dict] | None:
+        runs = [_flow_run(stack, killed), _flow_run(stack, inside["id"])]
+        return runs if all(r["state_type"] == "CRASHED" for r in runs) else None
+
+    runs = _wait_for(crashed, "the killed runs to show as Crashed", 180, stack)
+    for run in runs:
+        assert "died while running; found by desa serve" in run["state"]["message"], run["state"]
+    running = _flow_runs(stack, state={"type": {"any_": ["RUNNING"]}})
+    assert running == [], [r["name"] for r in running]
+    _wait_for(lambda: not _deployment(stack, "rebuild/desa")["paused"], "serve again", 120, stack)
+
+    _wait_run(stack, _run_deployment(stack, "rebuild/desa"), timeout=900)
+    status = stack.desa("status", timeout=120)
+    assert status.returncode == 0, status.stderr
+    for stage in stages_for("demo"):
+        row = next(line for line in status.stdout.splitlines() if f" {stage.name} " in line)
+        assert "up to date" in row, row
+
+
 def test_the_ui_shows_runs_artifacts_and_the_schedule(
     stack: Stack, browser: Browser, screenshots: Path
 ) -> None:
@@ -563,6 +623,16 @@ def test_the_ui_shows_runs_artifacts_and_the_schedule(
     completed.first.wait_for()
     assert completed.count() >= len(stages_for("demo"))
     page.screenshot(path=screenshots / "ui-runs.png", full_page=True)
+
+    (killed,) = _flow_runs(
+        stack,
+        state={"type": {"any_": ["CRASHED"]}},
+        parent_task_run_id={"is_null_": True},  # the rebuild, not its stage runs
+    )
+    page.goto(f"{stack.ui_url}/runs/flow-run/{killed['id']}")
+    page.get_by_text("Crashed", exact=True).first.wait_for()  # not shown as running
+    page.get_by_text("died while running").first.wait_for()
+    page.screenshot(path=screenshots / "ui-crashed-run.png", full_page=True)
 
     rebuild = _deployment(stack, "rebuild/desa")
     page.goto(f"{stack.ui_url}/deployments/deployment/{rebuild['id']}")

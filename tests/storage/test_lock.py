@@ -18,9 +18,10 @@ def test_second_holder_is_refused_and_lock_released_after(tmp_path: Path) -> Non
     held = StageLock(FS, path, owner="first")
     with held, pytest.raises(LockHeld, match="first"), StageLock(FS, path, owner="second"):
         pass
-    with StageLock(FS, path, owner="third"):
+    with StageLock(FS, path, owner="third") as third:
         assert Path(path).exists()
     assert not Path(path).exists()
+    assert third.taken_over_from == {}  # released by its holder: nobody was killed
 
 
 def test_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
@@ -68,7 +69,7 @@ HOLD = """
 import sys, time
 from fsspec.implementations.local import LocalFileSystem
 from storage.lock import StageLock
-with StageLock(LocalFileSystem(), sys.argv[1], owner="holder"):
+with StageLock(LocalFileSystem(), sys.argv[1], owner="holder", run_id="run-7"):
     print("held", flush=True)
     time.sleep(60)
 """
@@ -84,11 +85,18 @@ def test_a_lock_of_a_killed_process_is_taken_over_and_a_live_one_is_not(tmp_path
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(LockHeld, match=f"holder \\(pid {holder.pid} on "):
             StageLock(FS, path, owner="second").__enter__()
+        with pytest.raises(LockHeld, match=f"holder \\(pid {holder.pid} on "):
+            StageLock(FS, path).check_free()
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
         assert Path(path).exists()  # the file stays behind; its kernel lock is gone
-        with StageLock(FS, path, owner="after"):
+        left = Path(path).read_text()
+        StageLock(FS, path).check_free()  # free, and the killed holder's record is kept
+        assert Path(path).read_text() == left
+        with StageLock(FS, path, owner="after") as after:
             assert json.loads(Path(path).read_text())["owner"] == "after"
+        assert after.taken_over_from["pid"] == holder.pid
+        assert after.taken_over_from["run_id"] == "run-7"
     finally:
         holder.kill()
         holder.wait()
