@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _CHUNK = 1 << 20
 
@@ -32,6 +34,8 @@ def fingerprint_json(obj: Any) -> str:
 
 def fingerprint_frame(df: pd.DataFrame) -> str:
     """Hash of a table's columns, dtypes and values (row order matters)."""
+    import pandas as pd  # here: a cache key made of file and JSON hashes needs no pandas
+
     digest = hashlib.sha256()
     digest.update(json.dumps([(str(c), str(t)) for c, t in df.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())

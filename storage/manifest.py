@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import fsspec
-import pandas as pd
 
 from storage.layout import DataRoot
 from storage.tables import read_parquet, write_parquet
+
+# pandas is imported where a manifest is built: a download record, and `desa status` through
+# the stages that make manifests, need none.
+if TYPE_CHECKING:
+    import pandas as pd
 
 Status = Literal["ok", "failed", "absent"]
 COLUMNS = ["key", "status", "reason", "path", "size", "sha256", "attempts", "updated_at"]
@@ -50,6 +54,8 @@ class TooManyFailures(RuntimeError):
 
 
 def to_frame(records: Iterable[ManifestRecord | dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = [r.as_dict() if isinstance(r, ManifestRecord) else dict(r) for r in records]
     df = pd.DataFrame(rows)
     for column in COLUMNS:
@@ -77,6 +83,8 @@ def relative_to_root(df: pd.DataFrame, root: DataRoot) -> pd.DataFrame:
 
 def merge_manifests(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``new`` replace rows of ``old`` with the same key; order is by key."""
+    import pandas as pd
+
     if old.empty:
         merged = new
     elif new.empty:
@@ -91,6 +99,8 @@ def write_manifest(
     path: str,
     records: Iterable[ManifestRecord | dict[str, Any]] | pd.DataFrame,
 ) -> pd.DataFrame:
+    import pandas as pd
+
     df = records if isinstance(records, pd.DataFrame) else to_frame(records)
     write_parquet(df, fs, path)
     return df

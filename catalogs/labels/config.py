@@ -9,6 +9,25 @@ from catalogs.labels.splits import DEFAULT_FRACTIONS, DEFAULT_SALT, split_edges
 
 PROT_CATALOGS = ("lightpred2025", "santos2021", "santos2019", "mcquillan2014", "reinhold2023")
 AGE_CATALOGS = ("bouma2024", "lu2024")
+# Catalogs the label tables draw on (here, not in catalogs.labels.tables, so that the
+# labels stage's cache key needs no pandas); those a profile does not fetch are simply absent.
+LABEL_CATALOGS = (
+    "lamost_lrs_stellar",
+    "kepler_gaia",
+    "berger2020",
+    "berger2020_input",
+    "godoy_rivera2025",
+    "lightpred2025",
+    "santos2021",
+    "santos2019",
+    "mcquillan2014",
+    "reinhold2023",
+    "lu2024",
+    "bouma2024",
+    "kamai_perets2025b",
+    "chen2021",
+    "kepler_eb",
+)
 
 
 @dataclass(frozen=True)

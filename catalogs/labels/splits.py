@@ -9,12 +9,14 @@ Changing the salt or the fractions reshuffles stars on purpose.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
@@ -39,7 +41,7 @@ def split_of(
 ) -> Split:
     """The star's split: where its unit hash falls among the cumulative fractions."""
     point = unit_hash(star_id, salt)
-    return SPLITS[int(np.searchsorted(split_edges(fractions), point, side="right"))]
+    return SPLITS[bisect.bisect_right(split_edges(fractions), point)]
 
 
 def splits_for(
@@ -51,7 +53,9 @@ def splits_for(
 
     Each distinct id is hashed once, so repeat spectra of a star cost one hash.
     """
-    import pandas as pd  # here, not above: every `desa` command imports this module's config
+    # here, not above: every `desa` command imports this module's config (`desa --help` too)
+    import numpy as np
+    import pandas as pd
 
     edges = split_edges(fractions)
     codes, uniques = pd.factorize(pd.Series(list(star_ids), dtype=object))
@@ -62,11 +66,11 @@ def splits_for(
     return names[np.searchsorted(edges, points, side="right")][codes]
 
 
-def split_edges(fractions: tuple[float, float, float]) -> np.ndarray:
+def split_edges(fractions: tuple[float, float, float]) -> tuple[float, float]:
     """Upper edges of train and val in [0, 1]; ValueError unless 3 fractions >= 0 sum to 1."""
     values = tuple(float(f) for f in fractions)
     if len(values) != len(SPLITS):
         raise ValueError(f"fractions must give train, val, test; got {fractions!r}")
     if any(not math.isfinite(f) or f < 0 for f in values) or abs(sum(values) - 1.0) > 1e-9:
         raise ValueError(f"fractions must be >= 0 and sum to 1; got {fractions!r}")
-    return np.array([values[0], values[0] + values[1]])
+    return values[0], values[0] + values[1]

@@ -14,25 +14,6 @@ from storage.layout import DataRoot
 from storage.state import StageResult
 from storage.tables import read_parquet, write_parquet
 
-# Catalogs the label tables draw on; those a profile does not fetch are simply absent.
-LABEL_CATALOGS = (
-    "lamost_lrs_stellar",
-    "kepler_gaia",
-    "berger2020",
-    "berger2020_input",
-    "godoy_rivera2025",
-    "lightpred2025",
-    "santos2021",
-    "santos2019",
-    "mcquillan2014",
-    "reinhold2023",
-    "lu2024",
-    "bouma2024",
-    "kamai_perets2025b",
-    "chen2021",
-    "kepler_eb",
-)
-
 
 def _ok_keys(root: DataRoot, row_manifest: str, column: str) -> pd.DataFrame:
     rows = read_parquet(root.fs, root.path(row_manifest))

@@ -27,16 +27,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
 import fsspec
-import pandas as pd
 import requests
 
 from desa.surveys.listing import folder_names
 from storage.download import Downloader, DownloadRequest
 from storage.names import check_plain_name
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Mode = Literal["openapi", "legacy", "tree"]
 MODES: tuple[Mode, ...] = ("openapi", "legacy", "tree")
@@ -129,6 +131,8 @@ class LamostClient:
             return f"{self.release_url}/lrs/spectrum/fits?{urlencode({'obsid': _obsid(row)})}"
         if self.mode == "legacy":
             return f"{self.release_url}/spectrum/fits/{_obsid(row)}"
+        import pandas as pd  # only the archive tree's URLs need it (`desa status` does not)
+
         obsdate = pd.Timestamp(row["obsdate"]).strftime("%Y%m%d")
         return f"{self.release_url}/fits/{obsdate}/{quote(_planid(row))}/{quote(_filename(row))}"
 

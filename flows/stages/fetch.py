@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from desa.surveys import fetching
 from desa.surveys.mast_client import search_lightcurve_requests
 from flows.clients import downloader, lamost_client, mast_client
 from flows.progress import StageProgress
 from flows.settings import Settings
 from flows.stage import StageContext, StageDef
-from flows.stages.lazy_task import lazy_task
+from flows.stages.lazy_task import lazy_module, lazy_task
 from storage import layout
 from storage.manifest import to_frame
 from storage.state import StageResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+fetching = lazy_module("desa.surveys.fetching")  # pandas and the readers: when a body runs
 
 
 @lazy_task(name="fetch-batch")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from catalogs.labels.tables import LABEL_CATALOGS
+from catalogs.labels.config import LABEL_CATALOGS
 from flows.stage import StageContext, StageDef
 from flows.stages.lazy_task import LazyTask
 from storage import layout

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from flows.progress import StageProgress
 from flows.stage import StageContext, StageDef
 from flows.stages.lazy_task import LazyTask, lazy_module
 from storage import layout
 from storage.state import StageResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 runs = lazy_module("desa.preprocess.runs")  # astropy and the Dask stack: when a body runs
 
