@@ -22,16 +22,25 @@ if TYPE_CHECKING:
 def publish_model(root: DataRoot, result: FitResult, dest: str, checkpoints: str) -> str:
     """Copy the best checkpoint to ``dest`` atomically, drop the ``checkpoints`` folder (under
     the root); the weights' fingerprint."""
-    fs, folder = root.fs, root.path(checkpoints)
+    fs = root.fs
     best = fsspec.core.url_to_fs(result.best_path)[1]  # under the data root, like ``dest``
     checkpoint = read_checkpoint(fs, best)
     with publishing(fs, dest) as tmp:
         fs.copy(best, tmp)  # a paper checkpoint is GBs: copied, not held in memory twice
+    drop_checkpoints(root, checkpoints)
+    return weights_fingerprint(checkpoint)
+
+
+def drop_checkpoints(root: DataRoot, checkpoints: str) -> None:
+    """Remove a published model's ``checkpoints`` folder (under the root), if any: a run killed
+    between publishing the model and this leaves it for the next run to remove."""
+    fs, folder = root.fs, root.path(checkpoints)
+    if not fs.exists(folder):
+        return
     fs.rm(folder, recursive=True)
     parent = folder.rpartition("/")[0]
     if parent != root.path(layout.CHECKPOINTS) and not fs.ls(parent):
         fs.rm(parent, recursive=True)  # e.g. checkpoints/baselines/ once its last model is out
-    return weights_fingerprint(checkpoint)
 
 
 def published(fs: fsspec.AbstractFileSystem, path: str, identity: dict) -> str | None:

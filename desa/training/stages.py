@@ -27,7 +27,7 @@ from desa.training.comparison import (
     dualformers,
 )
 from desa.training.config import ComparisonConfig, LoopConfig, TrainingConfig
-from desa.training.publish import publish_model, published
+from desa.training.publish import drop_checkpoints, publish_model, published
 from storage import layout
 from storage.fingerprint import fingerprint_frame, fingerprint_json
 from storage.layout import DataRoot, Product
@@ -116,6 +116,7 @@ def train_each(
         job = job_for(root, name, training, loop, inputs, log)
         kept = None if force else published(root.fs, dest, job.identity(**identity))
         if kept is not None:
+            drop_checkpoints(root, layout.checkpoints(name))
             outputs[model], paths[model] = kept, dest
             summary[model] = "kept"
             continue

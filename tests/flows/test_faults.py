@@ -272,7 +272,9 @@ def _as_never_run(world: World, stage: str) -> None:
     """The built root, with ``stage``'s state record and outputs removed."""
     _restore(world)
     state = world.root / "state" / f"{stage}.json"
-    doomed = [Path(p) for p in json.loads(state.read_text())["paths"].values()]
+    # Recorded relative to the root (an absolute path of an older record stays absolute).
+    doomed = [world.root / p for p in json.loads(state.read_text())["paths"].values()]
+    assert doomed and all(path.exists() for path in doomed), doomed
     # Its folders too (`raw/lamost/` of fetch-spectra): what it wrote besides its products.
     doomed += [
         world.root / place.split(" (")[0]
