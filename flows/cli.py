@@ -562,6 +562,23 @@ def bench_rebuild(
     console.print(*rebuild_tables(result))
 
 
+@bench_app.command("memory")
+def bench_memory(
+    n: Annotated[int, typer.Option(help="N: stars of the smaller demo sky.")] = 300,
+    factor: Annotated[int, typer.Option(help="F: the larger sky has F·N stars.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Peak RSS of a fresh rebuild at N and F·N stars: the rebuild process per stage, each Dask
+    worker, the Prefect API server and the whole process tree, and their growth (< 1.5x)."""
+    from flows.memory_bench import memory_benchmark, memory_tables
+
+    result = memory_benchmark(n, factor)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(*memory_tables(result))
+
+
 def _print_measures(result: dict, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(result))

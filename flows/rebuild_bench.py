@@ -97,16 +97,24 @@ def median_wall(
 # The two measurements that run inside a fresh process (`python -m flows.rebuild_bench ...`).
 
 
-def timed_flows(flows: dict[str, Callable[..., Any]], walls: dict[str, float]) -> None:
-    """Replace each flow of ``flows`` by one that records its call's wall time in ``walls``."""
+def timed_flows(
+    flows: dict[str, Callable[..., Any]],
+    walls: dict[str, float],
+    on_stage: Callable[[str | None], None] | None = None,
+) -> None:
+    """Replace each flow of ``flows`` by one that records its call's wall time in ``walls``
+    and tells ``on_stage`` the stage it enters, then None when it leaves."""
+    tell = on_stage or (lambda _stage: None)
 
     def timed(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
+            tell(name)
             start = time.perf_counter()
             try:
                 return call(*args, **kwargs)
             finally:
                 walls[name] = time.perf_counter() - start
+                tell(None)
 
         return run
 
@@ -114,9 +122,11 @@ def timed_flows(flows: dict[str, Callable[..., Any]], walls: dict[str, float]) -
         flows[name] = timed(name, call)
 
 
-def timed_rebuild(report: Path, args: Sequence[str] = ()) -> None:
-    """`desa rebuild` in this process, each stage flow timed; writes the stage wall times and
-    the Dask clusters started to ``report`` (JSON)."""
+def timed_rebuild(
+    args: Sequence[str] = (), on_stage: Callable[[str | None], None] | None = None
+) -> dict[str, Any]:
+    """`desa rebuild` in this process, each stage flow timed (``on_stage`` told as each starts
+    and ends); the stage wall times and the Dask clusters started."""
     from flows.env import apply_prefect_defaults
 
     apply_prefect_defaults()  # as the `desa` entry point does, before prefect is imported
@@ -124,11 +134,10 @@ def timed_rebuild(report: Path, args: Sequence[str] = ()) -> None:
     from flows.dask import SharedCluster
 
     walls: dict[str, float] = {}
-    timed_flows(pipeline.STAGE_FLOWS, walls)
+    timed_flows(pipeline.STAGE_FLOWS, walls, on_stage)
     clusters_before = SharedCluster.started
     cli.app(["rebuild", *args], standalone_mode=False)
-    clusters = SharedCluster.started - clusters_before
-    report.write_text(json.dumps({"stage_walls": walls, "dask_clusters": clusters}))
+    return {"stage_walls": walls, "dask_clusters": SharedCluster.started - clusters_before}
 
 
 def timed_umap_fit(report: Path) -> None:
@@ -298,6 +307,6 @@ def rebuild_tables(result: Mapping[str, Any]) -> list[Any]:
 if __name__ == "__main__":
     what, report_path, *rest = sys.argv[1:]
     if what == "rebuild":
-        timed_rebuild(Path(report_path), rest)
+        Path(report_path).write_text(json.dumps(timed_rebuild(rest)))
     else:
         timed_umap_fit(Path(report_path))

@@ -38,6 +38,23 @@ def test_each_flow_call_is_timed_even_when_it_fails() -> None:
     assert list(walls) == ["a", "b"]
 
 
+def test_each_flow_call_tells_its_stage_on_entry_and_none_on_exit_even_when_it_fails() -> None:
+    told: list[str | None] = []
+
+    def seen(force: bool = False) -> list:
+        return list(told)
+
+    def broken(force: bool = False) -> dict:
+        raise RuntimeError("stage failed")
+
+    flows = {"a": seen, "b": broken}
+    timed_flows(flows, {}, told.append)
+    assert flows["a"]() == ["a"]  # told before the body runs
+    with pytest.raises(RuntimeError, match="stage failed"):
+        flows["b"]()
+    assert told == ["a", None, "b", None]
+
+
 def test_start_up_is_the_wall_time_outside_the_stage_body() -> None:
     split = stage_split({"spectra": 20.0, "labels": 3.0}, {"labels": 2.5, "spectra": 4.0})
     assert [s["stage"] for s in split] == ["spectra", "labels"]  # in the order run
