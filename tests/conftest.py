@@ -23,6 +23,14 @@ os.environ.pop("PREFECT_API_URL", None)
 os.environ["COLUMNS"] = "200"
 # What the `desa` entry point does before prefect is imported (the rest of the defaults).
 apply_prefect_defaults()
+# Each xdist worker gets its share of the cores, before torch or numpy start their thread
+# pools: two workers with a pool as large as the machine each ran torch 3-5x slower on the
+# 2-core machine than with one thread each (spinning OpenMP threads; a conv net's training
+# steps, 2026-12-06). The commands and Dask workers that tests start inherit it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    for _pool in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_pool, str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 # Debian's chromium, installed by scripts/install-test-packages.sh.
 CHROMIUM = Path("/usr/bin/chromium")
