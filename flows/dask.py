@@ -1,12 +1,13 @@
 """The Dask cluster the preprocessing stages map their shard tasks onto.
 
 A rebuild starts at most one LocalCluster, on first use, and every Dask stage of that rebuild
-runs on it (`shared_cluster`); a stage run alone starts its own. Starting one costs 15-20 s
-on a 2-core machine.
+runs on it (`shared_cluster`); a stage run alone starts its own; `desa serve` keeps one for
+all the runs it serves (`kept_cluster`). Starting one costs 15-20 s on a 2-core machine.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,7 +19,8 @@ from prefect_dask import DaskTaskRunner
 from flows.settings import Settings
 
 
-def _local_cluster_kwargs(settings: Settings, api_url: str | None) -> dict[str, Any]:
+def local_cluster_kwargs(settings: Settings, api_url: str | None) -> dict[str, Any]:
+    """The LocalCluster the settings ask for; its workers report task runs to ``api_url``."""
     dask = settings.dask
     return {
         "n_workers": dask.n_workers,
@@ -41,7 +43,7 @@ class SharedCluster:
         if self._cluster is None:
             from distributed import LocalCluster
 
-            self._cluster = LocalCluster(**_local_cluster_kwargs(settings, api_url))
+            self._cluster = LocalCluster(**local_cluster_kwargs(settings, api_url))
             SharedCluster.started += 1
         return self._cluster.scheduler_address
 
@@ -66,6 +68,24 @@ def shared_cluster() -> Iterator[SharedCluster]:
         shared.close()
 
 
+@contextmanager
+def kept_cluster(settings: Settings, api_url: str | None) -> Iterator[str | None]:
+    """Without `DESA_DASK_ADDRESS` or a jobqueue cluster: one LocalCluster for the block, named
+    to every process started inside it by `DESA_DASK_ADDRESS` (`desa serve`'s runs, which its
+    runner starts as processes of their own); its address, or None when none is needed."""
+    if settings.dask_address or settings.dask.cluster != "local":
+        yield None
+        return
+    from distributed import LocalCluster
+
+    with LocalCluster(**local_cluster_kwargs(settings, api_url)) as cluster:
+        os.environ["DESA_DASK_ADDRESS"] = cluster.scheduler_address
+        try:
+            yield cluster.scheduler_address
+        finally:
+            del os.environ["DESA_DASK_ADDRESS"]
+
+
 def task_runner(settings: Settings, api_url: str | None = None) -> DaskTaskRunner:
     """An existing scheduler (`DESA_DASK_ADDRESS`), a dask-jobqueue cluster, or a LocalCluster
     (the rebuild's shared one inside `shared_cluster`).
@@ -85,7 +105,7 @@ def task_runner(settings: Settings, api_url: str | None = None) -> DaskTaskRunne
         )
     if (shared := _shared.get()) is not None:
         return DaskTaskRunner(address=shared.address(settings, api_url))
-    return DaskTaskRunner(cluster_kwargs=_local_cluster_kwargs(settings, api_url))
+    return DaskTaskRunner(cluster_kwargs=local_cluster_kwargs(settings, api_url))
 
 
 class SettingsDaskTaskRunner(DaskTaskRunner):

@@ -11,6 +11,9 @@ Prefect's `serve` registers and runs (no work pool needed) one deployment per st
 - `watch-releases/desa`: an interval schedule (`DESA_SCHEDULE__WATCH_INTERVAL`);
 - every other stage: run by hand, from the UI or `prefect deployment run crossmatch/desa`.
 
+Without `DESA_DASK_ADDRESS`, `desa serve` keeps one LocalCluster for its life and names it to
+the runs it starts, so that no run pays a cluster's start-up (flows/dask.py).
+
 With `DESA_TRAINING__WORK_POOL` set, the GPU stages are registered on that work pool instead,
 for a worker on the GPU host; `rebuild` runs them there and waits (flows/pipeline.py).
 """
@@ -30,6 +33,7 @@ from prefect.schedules import Cron, Interval
 from prefect.settings import PREFECT_API_URL
 from prefect.workers.process import ProcessWorker
 
+from flows.dask import kept_cluster
 from flows.pipeline import DEPLOYMENT, STAGE_FLOWS, rebuild
 from flows.settings import Settings
 from flows.stage import StageDef
@@ -160,4 +164,7 @@ def serve_pipeline(settings: Settings) -> None:
     unregister_from_pools(served)
     if pooled:
         register_on_pool(pooled, settings.training.work_pool)
-    serve(*served)
+    with kept_cluster(settings, PREFECT_API_URL.value()) as address:
+        if address:
+            print(f"desa serve: the Dask stages of every run use the cluster at {address}")
+        serve(*served)

@@ -12,12 +12,10 @@ data root as the uninterrupted build left them: no temporary or half-written fil
 each killed run shows in Prefect as Crashed (set by the run that found its lock), none as
 running.
 
-Cases: the 14 stages up to embed at ``publish``; the five with incremental work (catalogs,
-fetch-spectra, spectra, lightcurves, train-spectra) killed at ``early``, then ``mid``, then
-``publish``, each run taking up what the killed one left, before the run that finishes: 23
-kills. Left out, to keep the module within its time on the 2-core machine (each case reruns
-its stage in full): finetune, umap, evaluate and report (the reference build stops at embed),
-and ``early``/``mid`` of the other nine stages.
+Cases: every stage of the demo profile (18) killed at ``early``, then ``mid``, then
+``publish``, each run taking up what the killed one left, before the run that finishes: 54
+kills. (For a stage that publishes one file, ``mid`` falls right after that file, before its
+state record.)
 
 Cost: every run is a real `desa run`/`desa rebuild` (the CLI's own entry point) in a process
 of its own, forked from a server process that imported the pipeline once (multiprocessing's
@@ -322,8 +320,8 @@ def _assert_as_uninterrupted(world: World, stage: str) -> None:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_stage_killed_then_rerun_ends_as_if_never_killed(world: World, stage: str) -> None:
-    """Killed at publish; a stage with incremental work is killed at each point in turn, each
-    run picking up what the killed one left, before the run that finishes."""
+    """Killed at each point in turn, each run picking up what the killed one left, before
+    the run that finishes."""
     _as_never_run(world, stage)
     for point in POINTS:
         failpoint = f"{stage}:{point}"
