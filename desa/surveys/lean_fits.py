@@ -49,9 +49,10 @@ _COLUMN_CHANGERS = ("TSCAL", "TZERO", "TNULL", "TDIM")
 # a quoted string ('' is a quote), T/F, an integer, or a real with an optional E/D exponent,
 # then nothing but an optional /comment. Anything else is parsed by astropy.
 _STRING = re.compile(r"'((?:[^']|'')*)' *(?:/.*)?$")
-_LOGICAL = re.compile(r"([TF]) *(?:/.*)?$")
-_INTEGER = re.compile(r"([+-]?\d+) *(?:/.*)?$")
-_REAL = re.compile(r"([+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[ED][+-]?\d+)?) *(?:/.*)?$")
+# One pattern for the other three kinds (one match per card): logical, integer, real.
+_SCALAR = re.compile(
+    r"(?:([TF])|([+-]?\d+)|([+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[ED][+-]?\d+)?)) *(?:/.*)?$"
+)
 # A string that astropy might read as a record-valued keyword card ('AXIS.1: 3').
 _RECORD_LIKE = re.compile(r"^\s*[A-Za-z_]\w*(\.\w+)*\s*:")
 # Keywords without a value (FITS Standard 4.0, §4.4.2.4) and cards that change how others read.
@@ -73,13 +74,15 @@ def _fast_value(card: str) -> object:
         if text.endswith("&") or _RECORD_LIKE.match(text):  # CONTINUE or RVKC: astropy's job
             return _UNKNOWN
         return text
-    if match := _LOGICAL.match(field):
-        return match.group(1) == "T"
-    if match := _INTEGER.match(field):
-        return int(match.group(1))
-    if match := _REAL.match(field):
-        return float(match.group(1).replace("D", "E"))
-    return _UNKNOWN
+    match = _SCALAR.match(field)
+    if match is None:
+        return _UNKNOWN
+    logical, integer, real = match.groups()
+    if logical is not None:
+        return logical == "T"
+    if integer is not None:
+        return int(integer)
+    return float(real.replace("D", "E"))
 
 
 class HeaderCards:
@@ -94,14 +97,15 @@ class HeaderCards:
     def __init__(self, text: str) -> None:
         self._text = text
         self._header: fits.Header | None = None
-        self._index: dict[str, int] | None = {}
-        for start in range(0, len(text), CARD):
-            keyword = text[start : start + 8].rstrip(" ").upper()
-            if keyword in ("CONTINUE", "HIERARCH") or len(keyword) > 8:
-                self._index = None  # long strings or long keywords: astropy reads them all
-                break
-            if keyword not in _COMMENTARY:
-                self._index.setdefault(keyword, start)
+        starts = range(0, len(text), CARD)
+        keywords = [text[start : start + 8].rstrip(" ").upper() for start in starts]
+        self._index: dict[str, int] | None = None
+        if "CONTINUE" not in keywords and "HIERARCH" not in keywords:
+            # Long strings and long keywords are astropy's to read. Filled from the last card
+            # back, so a repeated keyword keeps its first card.
+            self._index = dict(zip(reversed(keywords), reversed(starts), strict=True))
+            for keyword in _COMMENTARY:
+                self._index.pop(keyword, None)
 
     @classmethod
     def of(cls, header: fits.Header) -> HeaderCards:
