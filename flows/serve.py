@@ -28,7 +28,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.schedules import Cron, Interval
 from prefect.settings import PREFECT_API_URL
 from prefect.workers.process import ProcessWorker
@@ -125,9 +125,11 @@ def register_on_pool(deployments_: list[RunnerDeployment], pool: str) -> None:
             client.read_work_pool(pool)
         except ObjectNotFound:
             template = ProcessWorker.get_default_base_job_template()
-            client.create_work_pool(
-                WorkPoolCreate(name=pool, type="process", base_job_template=template)
-            )
+            # A worker starting on the pool at the same moment may create it first.
+            with contextlib.suppress(ObjectAlreadyExists):
+                client.create_work_pool(
+                    WorkPoolCreate(name=pool, type="process", base_job_template=template)
+                )
     for deployment in deployments_:
         deployment.apply(work_pool_name=pool)
 
