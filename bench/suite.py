@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,13 @@ def fetch_benchmark(n_files: int = 200, concurrency: int = 4, n_stars: int = 60)
     }
 
 
-def preprocess_benchmark(copies: int = 20, repeat: int = 3) -> dict[str, Any]:
+def preprocess_benchmark(
+    shard_rows: int = 2048, copies: int = 20, repeat: int = 3
+) -> dict[str, Any]:
     """Spectra and light curves: decode floor, reference path and our stage side by side, per
-    core; then one worker's peak memory at N and 4N objects (fixed shard size)."""
+    core, the spectra over one shard of ``shard_rows`` (the real files repeated: the stage
+    reads, preprocesses and writes a shard at a time); then one worker's peak memory at N and
+    4N objects (``copies`` of each real file, fixed shard size)."""
     real = real_data_dir()
     if not (real / "lamost").is_dir() or not (real / "kepler").is_dir():
         raise FileNotFoundError(f"the preprocessing benchmark reads the real files in {real}")
@@ -48,8 +53,10 @@ def preprocess_benchmark(copies: int = 20, repeat: int = 3) -> dict[str, Any]:
     files_by_kic: dict[int, list[str]] = {}
     for path in sorted((real / "kepler").glob("*_llc.fits")):
         files_by_kic.setdefault(parse_llc_filename(path.name)[0], []).append(str(path))
+    one_shard = spectra * math.ceil(shard_rows / len(spectra))
     result: dict[str, Any] = {
-        **{f"spectra_{k}": v for k, v in spectra_rates(spectra * copies, repeat).items()},
+        "spectra_per_pass": len(one_shard),
+        **{f"spectra_{k}": v for k, v in spectra_rates(one_shard, repeat).items()},
         **{f"lightcurves_{k}": v for k, v in lightcurve_rates(files_by_kic, repeat).items()},
     }
     stars = [files for files in files_by_kic.values() if len(files) >= 2]

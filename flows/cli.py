@@ -463,13 +463,18 @@ def bench_fetch(
 
 @bench_app.command("preprocess")
 def bench_preprocess(
-    copies: Annotated[int, typer.Option(help="Copies of each real spectrum to process.")] = 20,
+    copies: Annotated[
+        int, typer.Option(help="Copies of each real file in the memory measurement (N).")
+    ] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Decode floor, reference path and our stage per core; peak worker memory at N and 4N."""
+    """Decode floor, reference path and our stage per core (spectra: one shard of the spectra
+    stage, DESA_SPECTRA__SHARD_ROWS); peak worker memory at N and 4N."""
     from bench.suite import preprocess_benchmark
+    from flows.settings import Settings
 
-    _print_measures(preprocess_benchmark(copies=copies), as_json)
+    shard_rows = Settings().spectra.shard_rows
+    _print_measures(preprocess_benchmark(shard_rows=shard_rows, copies=copies), as_json)
 
 
 @bench_app.command("train")

@@ -557,9 +557,16 @@ def _health(stack: Stack) -> bool:
 def test_a_rebuild_killed_with_the_server_and_serve_shows_crashed_and_the_next_finishes(
     stack: Stack,
 ) -> None:
-    """SIGKILL the Prefect server and `desa serve` (with the run it is executing) mid-rebuild;
-    restart both: the dead runs show as Crashed and the next rebuild finishes the work."""
+    """While a served rebuild runs, a stage run from the CLI is refused. SIGKILL the Prefect
+    server and `desa serve` (with the run it is executing) mid-rebuild; restart both: the dead
+    runs show as Crashed and the next rebuild finishes the work."""
     killed = _run_deployment(stack, "rebuild/desa", {"force": True})
+    lock = stack.data_root / layout.PIPELINE_LOCK
+    _wait_for(lambda: killed in lock.read_text(), "the rebuild to hold the pipeline", 300, stack)
+    # A run started by hand meanwhile is refused with one line, not queued or run beside it.
+    beside = stack.desa("run", "catalogs", "--force")
+    assert beside.returncode == 1, (beside.stdout, beside.stderr)
+    assert "cannot start" in beside.stdout and "is busy" in beside.stdout, beside.stdout
 
     def training() -> dict | None:
         names = _flow_names(stack)
