@@ -92,11 +92,26 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def open_page(browser: Browser) -> Callable[[Path], tuple[Page, list[str]]]:
+def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """Pages of the session's browser, closed after the test whatever happened: a page left
+    open keeps rendering (a live UI polls and redraws) and takes a core from the tests after."""
+    pages: list[Page] = []
+
+    def make(**options: object) -> Page:
+        pages.append(browser.new_page(**options))
+        return pages[-1]
+
+    yield make
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture
+def open_page(new_page: Callable[..., Page]) -> Callable[[Path], tuple[Page, list[str]]]:
     """Open a local HTML file; console errors and uncaught exceptions collect in the list."""
 
     def open_(path: Path) -> tuple[Page, list[str]]:
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        page = new_page(viewport={"width": 1360, "height": 900})
         page.set_default_timeout(10_000)
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

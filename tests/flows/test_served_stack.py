@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage
+from playwright.sync_api import ConsoleMessage, Page
 
 from flows.stages import downstream_of, stages_for
 from storage import layout
@@ -607,9 +607,9 @@ def test_a_rebuild_killed_with_the_server_and_serve_shows_crashed_and_the_next_f
 
 
 def test_the_ui_shows_runs_artifacts_and_the_schedule(
-    stack: Stack, browser: Browser, screenshots: Path
+    stack: Stack, new_page: Callable[..., Page], screenshots: Path
 ) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(30_000)
     errors: list[str] = []
 
@@ -665,7 +665,6 @@ def test_the_ui_shows_runs_artifacts_and_the_schedule(
     link = page.get_by_text("Open the full report")
     assert link.get_attribute("href") == f"{stack.report_url}/index.html"
     page.screenshot(path=screenshots / "ui-key-figures.png", full_page=True)
-    page.close()
     assert errors == []
 
 
