@@ -21,6 +21,8 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
 
+from flows.local_api import die_with_this_process
+
 
 def _with_descendants(client: SyncPrefectClient, run: FlowRun) -> list[FlowRun]:
     """``run`` and every flow run started inside it (stage subflows), at any depth."""
@@ -40,6 +42,8 @@ def mark_crashed(run_id: str, message: str) -> list[str]:
     """Set the flow run ``run_id``, the unfinished flow runs inside it and their unfinished task
     runs to Crashed with ``message``; the names of the flow runs set. A run that already ended
     (it reported its end before it died) is left as it is."""
+    # `desa verify` may start the ephemeral API only for this: it ends with the command.
+    die_with_this_process()
     with get_client(sync_client=True) as client:
         try:
             run = client.read_flow_run(UUID(run_id))
