@@ -91,14 +91,15 @@ def rebuild(
 
     settings = load_settings()
     root = DataRoot(settings.data_root)
-    if not force and all(f.fresh for f in _plan(settings, root, until)):
-        # Nothing to do: say so without starting a Prefect run (and its API server).
-        console.print("rebuild: every stage is up to date; nothing to run (see `desa status`)")
-    else:
-        with _refused_when_busy("desa rebuild"):
+    # Busy first: while another run rewrites the stages, their records say nothing yet.
+    with _refused_when_busy("desa rebuild"):
+        if not force and all(f.fresh for f in _plan(settings, root, until)):
+            # Nothing to do: say so without starting a Prefect run (and its API server).
+            console.print("rebuild: every stage is up to date; nothing to run (see `desa status`)")
+        else:
             results = _pipeline().rebuild(force=force, until=until)
-        ran = [r["stage"] for r in results if r["ran"]]
-        console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
+            ran = [r["stage"] for r in results if r["ran"]]
+            console.print(f"rebuild done: {len(ran)} stage(s) ran: {', '.join(ran) or 'none'}")
     for page in (layout.REPORT, layout.EXPLORER):
         if root.fs.exists(root.of(page)):
             console.print(f"report: {root.url_of(page)}")

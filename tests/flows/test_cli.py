@@ -1,5 +1,5 @@
-"""The CLI's progress bars, and `desa status` without a server or with one that is down (with a
-live server: tests/flows/test_served_stack.py)."""
+"""The CLI's progress bars, `desa status` without a server or with one that is down (with a
+live server: tests/flows/test_served_stack.py), `desa rebuild` while the pipeline is busy."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from typer.testing import CliRunner
 from flows import progress
 from flows.cli import app
 from flows.progress import StageProgress
+from flows.turn import lock_path
 from storage import layout
 from storage.layout import DataRoot
+from storage.lock import StageLock
 from storage.publish import atomic_write_bytes
 from tests.support.products import write_embeddings_store, write_star_labels
 
@@ -154,3 +156,18 @@ def test_report_table_reads_the_data_root_s_metrics_by_default(
     atomic_write_bytes(root.fs, root.of(layout.METRICS), json.dumps({"desa": {}}).encode())
     old = CliRunner().invoke(app, ["report", "table"], env=WIDE)
     assert old.exit_code != 0 and "report/metrics.json: " in old.output
+
+
+def test_rebuild_while_another_run_holds_the_pipeline_says_busy_even_when_up_to_date(
+    recorded_root: Path,
+) -> None:
+    """A running rebuild rewrites stages whose records still look up to date: `desa rebuild`
+    says the pipeline is busy rather than that there is nothing to run."""
+    root = DataRoot(recorded_root)
+    idle = CliRunner().invoke(app, ["rebuild"], env=WIDE)
+    assert idle.exit_code == 0 and "nothing to run" in idle.output, idle.output
+    with StageLock(root.fs, lock_path(root), owner="rebuild (flow run served-1)"):
+        busy = CliRunner().invoke(app, ["rebuild"], env=WIDE)
+    assert busy.exit_code == 1, busy.output
+    assert "cannot start" in busy.output and "rebuild (flow run served-1)" in busy.output
+    assert "nothing to run" not in busy.output
