@@ -57,10 +57,10 @@ import pytest
 from flows.local_api import api_server_command
 from flows.stages import stage_named, stages_for
 from storage import layout
+from tests.support.processes import MARK, survivors
 
 pytestmark = pytest.mark.slow(seconds=150)  # on the 2-core machine
 
-MARK = "FAULT_TESTS_RUN"  # in the environment of every process this module starts
 # A small sky and one-epoch models: the matrix checks what survives a kill, not the science.
 DEMO = {
     "DESA_SKY__N_STARS": "40",
@@ -177,30 +177,6 @@ def _start_api(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str
         time.sleep(0.5)
 
 
-def _marked(value: str) -> list[int]:
-    """Processes (other than this one) whose environment holds ``MARK=value``."""
-    found = []
-    needle = f"{MARK}={value}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def _command(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
-    except OSError:
-        return "?"
-
-
 def _stop_forkserver() -> None:
     # multiprocessing keeps one forkserver per process; stopping it (a private method, also
     # used by CPython's own tests) ends it now instead of when pytest exits.
@@ -252,13 +228,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             cluster.close()
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
-        deadline = time.monotonic() + 20
-        while (left := _marked(mark)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        survivors = {pid: _command(pid) for pid in left}
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-    assert not survivors, f"processes started by the fault tests outlived them: {survivors}"
+        left = survivors(mark)
+    assert not left, f"processes started by the fault tests outlived them: {left}"
 
 
 def _restore(world: World) -> None:

@@ -11,17 +11,20 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from prefect.client.orchestration import get_client
 
 from desa.sky.mirror import build_sky
 from flows.pipeline import STAGE_FLOWS
 from storage.layout import DataRoot
 from storage.tables import read_parquet
+from tests.support.processes import MARK, survivors
 
 pytestmark = pytest.mark.slow(seconds=120)  # on the 2-core machine
 UPSTREAM = ("catalogs", "crossmatch", "fetch-spectra", "fetch-lightcurves")
@@ -71,7 +74,18 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("dask")
     scheduler_file = folder / "scheduler.json"
     dask = Path(sys.executable).parent / "dask"
-    common = {"cwd": folder, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    # The workers report their Prefect task runs to this process's API, as deployed workers
+    # are given the server's (docker-compose.yml): without one, each would start an ephemeral
+    # API server of its own that outlives it.
+    mark = uuid.uuid4().hex  # to find whatever these processes start, once they are stopped
+    with get_client(sync_client=True) as client:
+        env = {**os.environ, "PREFECT_API_URL": str(client.api_url), MARK: mark}
+    common = {
+        "cwd": folder,
+        "env": env,
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+    }
     procs = [
         subprocess.Popen(
             [
@@ -118,6 +132,8 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
         proc.terminate()
     for proc in procs:
         proc.wait(timeout=30)
+    left = survivors(mark)
+    assert not left, f"processes of the Dask cluster outlived it: {left}"
 
 
 @pytest.fixture(scope="module")
