@@ -17,7 +17,7 @@ from prefect.client.schemas.filters import (
     TaskRunFilter,
     TaskRunFilterFlowRunId,
 )
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
 
@@ -64,5 +64,5 @@ def mark_crashed(run_id: str, message: str) -> list[str]:
         return [flow_run.name for flow_run in unfinished]
 
 
-def _ended(state: object) -> bool:
+def _ended(state: State | None) -> bool:
     return state is not None and state.is_final()
