@@ -39,13 +39,11 @@ def fetch_benchmark(n_files: int = 200, concurrency: int = 4, n_stars: int = 60)
     }
 
 
-def preprocess_benchmark(
-    shard_rows: int = 2048, copies: int = 20, repeat: int = 3
-) -> dict[str, Any]:
+def preprocess_benchmark(shard_rows: int, copies: int = 20, repeat: int = 3) -> dict[str, Any]:
     """Spectra and light curves: decode floor, reference path and our stage side by side, per
-    core, the spectra over one shard of ``shard_rows`` (the real files repeated: the stage
-    reads, preprocesses and writes a shard at a time); then one worker's peak memory at N and
-    4N objects (``copies`` of each real file, fixed shard size)."""
+    core, the spectra over one shard of ``shard_rows`` (the spectra stage's setting; the real
+    files repeated: the stage reads, preprocesses and writes a shard at a time); then one
+    worker's peak memory at N and 4N objects (``copies`` of each real file, fixed shard size)."""
     real = real_data_dir()
     if not (real / "lamost").is_dir() or not (real / "kepler").is_dir():
         raise FileNotFoundError(f"the preprocessing benchmark reads the real files in {real}")
